@@ -1,0 +1,74 @@
+"""What the core hands a plugin's factory besides its options."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["BuildContext", "ProgressReporter", "ProgressTask", "SilentProgress"]
+
+
+class ProgressTask(Protocol):
+    """Handle of one running progress bar."""
+
+    def advance(self, steps: int = 1, **fields: Any) -> None:
+        """Move forward by ``steps`` and show ``fields`` (e.g. ``loss=0.31``) beside the bar."""
+
+
+class ProgressReporter(Protocol):
+    """Factory of progress bars; the CLI supplies a rich one, tests a silent one."""
+
+    def task(self, description: str, total: int | None) -> Any:
+        """A context manager yielding a :class:`ProgressTask`."""
+
+
+class _SilentTask:
+    def advance(self, steps: int = 1, **fields: Any) -> None:
+        del steps, fields
+
+
+class SilentProgress:
+    """A :class:`ProgressReporter` that shows nothing."""
+
+    @contextmanager
+    def task(self, description: str, total: int | None) -> Iterator[ProgressTask]:
+        """A bar that is never drawn."""
+        del description, total
+        yield _SilentTask()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildContext:
+    """Run-wide settings a plugin's factory receives.
+
+    Attributes:
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``, already resolved from ``auto``.
+        seed: the run's seed; plugins derive every random stream from it.
+        work_dir: a private directory that survives interruption (checkpoints, caches);
+            the same directory is handed back when the run is resumed.
+        amp: mixed precision is allowed (only ever ``True`` on CUDA).
+        deterministic: the user asked for deterministic algorithms.
+        progress: where long loops report progress.
+        logger: the plugin's logger; messages also go to the run's log file.
+    """
+
+    device: str = "cpu"
+    seed: int = 0
+    work_dir: Path
+    amp: bool = False
+    deterministic: bool = False
+    progress: ProgressReporter = field(default_factory=SilentProgress)
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("wsad.plugin"))
+
+    def torch_device(self) -> torch.device:
+        """``device`` as a :class:`torch.device`."""
+        import torch
+
+        return torch.device(self.device)

@@ -1,0 +1,98 @@
+"""The four plugin roles as typed protocols.
+
+A spec's ``factory(options, context)`` returns an object satisfying one of these
+protocols. The core calls them in this order::
+
+    generator.fit(train) -> generator.generate(slices) -> MaskSet
+    refiner.refine(slices, masks) -> MaskSet
+    segmenter.fit(train, pseudo_masks) -> segmenter.predict(slices) -> ScoreMaps
+    evaluator.evaluate(request) -> list[MetricRow]
+
+Training-time inputs carry image-level labels only; slices given to ``generate`` or
+``predict`` at test time carry ``Label.UNKNOWN``. No role except the evaluator ever
+receives pixel-level ground truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from wsad_core.types import MaskSet, MetricRow, ReferenceSlices, ScoreMaps, SliceSet
+
+__all__ = [
+    "EvaluationRequest",
+    "Evaluator",
+    "PseudoMaskGenerator",
+    "Refiner",
+    "Segmenter",
+]
+
+
+@runtime_checkable
+class PseudoMaskGenerator(Protocol):
+    """Turns image-level labels into pixel-level pseudo-masks."""
+
+    def fit(self, train: SliceSet, *, validation: SliceSet | None = None) -> None:
+        """Learn from labelled training slices (``validation`` is for model selection only)."""
+
+    def generate(self, slices: SliceSet) -> MaskSet:
+        """Pseudo-masks for ``slices``, in their order and frame."""
+
+
+@runtime_checkable
+class Refiner(Protocol):
+    """Improves pseudo-masks, e.g. by prompting a foundation model with their boxes."""
+
+    def refine(self, slices: SliceSet, masks: MaskSet) -> MaskSet:
+        """Refined masks for ``slices``; ``masks`` are the upstream pseudo-masks."""
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    """Produces anomaly maps; trained on pseudo-masks, or unsupervised on healthy slices."""
+
+    def fit(
+        self,
+        train: SliceSet,
+        pseudo_masks: MaskSet | None,
+        *,
+        validation: SliceSet | None = None,
+        validation_masks: MaskSet | None = None,
+    ) -> None:
+        """Train. ``pseudo_masks`` is ``None`` for segmenters declaring ``needs_pseudo_masks=False``.
+
+        ``validation``/``validation_masks`` come from validation patients (pseudo-masks,
+        never ground truth) and serve model selection.
+        """
+
+    def predict(self, slices: SliceSet) -> ScoreMaps:
+        """Anomaly maps for ``slices`` (labels hidden), in their order and frame."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class EvaluationRequest:
+    """What an evaluator scores: maps and ground truth in the native frame.
+
+    Attributes:
+        scores: ``(N, H0, W0)`` float32 anomaly maps resampled to the native slice grid.
+        reference: ground truth and brain masks for the same slices.
+        threshold: binarisation threshold for count-based metrics.
+        threshold_rule: how ``threshold`` was chosen, copied into every row.
+    """
+
+    scores: np.ndarray
+    reference: ReferenceSlices
+    threshold: float
+    threshold_rule: str
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    """Scores anomaly maps against ground truth under one named protocol."""
+
+    def evaluate(self, request: EvaluationRequest) -> list[MetricRow]:
+        """Long-format metric rows, one per evaluated unit and metric."""
