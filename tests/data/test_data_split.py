@@ -1,0 +1,88 @@
+"""Patient-level split: seeded, sorted, independent of input order, the official code's sizes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+
+import pytest
+
+from wsad_core.data import SplitConfig, split_cases
+from wsad_core.errors import DataError
+
+IDS = [f"case_{i:03d}" for i in range(20)]
+
+
+def test_deterministic_and_independent_of_input_order() -> None:
+    first = split_cases(IDS, SplitConfig())
+    shuffled = list(IDS)
+    random.Random(7).shuffle(shuffled)
+    second = split_cases(reversed(shuffled), SplitConfig())
+    assert first == second
+    assert first.sha256 == second.sha256
+
+
+def test_official_rule_on_sorted_ids() -> None:
+    config = SplitConfig(validation_fraction=0.0)
+    split = split_cases(IDS, config)
+    order = sorted(IDS)
+    random.Random(42).shuffle(order)
+    assert split.train == tuple(sorted(order[:16]))
+    assert split.test == tuple(sorted(order[16:]))
+    assert split.validation == ()
+
+
+def test_validation_comes_from_training_patients() -> None:
+    split = split_cases(IDS, SplitConfig(validation_fraction=0.1))
+    order = sorted(IDS)
+    random.Random(42).shuffle(order)
+    assert split.validation == tuple(sorted(order[14:16]))
+    assert split.train == tuple(sorted(order[:14]))
+    assert len(split.test) == 4
+    assert not set(split.train) & set(split.validation)
+    assert set(split.train) | set(split.validation) | set(split.test) == set(IDS)
+
+
+def test_eight_cases_give_5_1_2() -> None:
+    split = split_cases([f"case_{i}" for i in range(8)], SplitConfig())
+    assert (len(split.train), len(split.validation), len(split.test)) == (5, 1, 2)
+
+
+def test_seeds_differ() -> None:
+    assert split_cases(IDS, SplitConfig(seed=1)).test != split_cases(IDS, SplitConfig(seed=2)).test
+
+
+def test_folds_partition_the_cases() -> None:
+    ids = [f"case_{i}" for i in range(8)]
+    tests = [split_cases(ids, SplitConfig(folds=4, fold=f)) for f in range(4)]
+    assert all(len(s.test) == 2 for s in tests)
+    assert sorted(c for s in tests for c in s.test) == sorted(ids)
+    for s in tests:
+        assert len(s.train) + len(s.validation) == 6
+        assert len(s.validation) == 1
+        assert not set(s.test) & (set(s.train) | set(s.validation))
+
+
+def test_sha256_and_to_dict() -> None:
+    split = split_cases(IDS)
+    payload = split.to_dict()
+    assert json.loads(json.dumps(payload)) == payload
+    canonical = json.dumps(
+        {"train": payload["train"], "validation": payload["validation"], "test": payload["test"]},
+        separators=(",", ":"),
+    )
+    assert payload["sha256"] == hashlib.sha256(canonical.encode()).hexdigest()
+    assert payload["config"]["seed"] == 42
+    assert split.part_of(split.test[0]) == "test"
+
+
+def test_errors() -> None:
+    with pytest.raises(DataError, match="cannot split 1 case"):
+        split_cases(["only"])
+    with pytest.raises(DataError, match="duplicate case ids"):
+        split_cases(["a", "a", "b"])
+    with pytest.raises(DataError, match="leaves 0 training and 2 test"):
+        split_cases(["a", "b"], SplitConfig(test_fraction=0.6))
+    with pytest.raises(DataError, match="4 folds need at least 4 cases"):
+        split_cases(["a", "b", "c"], SplitConfig(folds=4))
