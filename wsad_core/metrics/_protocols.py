@@ -1,0 +1,176 @@
+"""The ``per-slice``, ``pooled`` and ``slice-detection`` evaluators (specs in evaluators.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from wsad_core.metrics._rows import checked_arrays, unit_rows, value_or_none
+from wsad_core.metrics.counts import COUNT_METRICS, Counts, confusion_counts, count_metrics
+from wsad_core.metrics.ranking import auroc_ap_1d, ranking_metrics
+
+if TYPE_CHECKING:
+    from wsad_core.metrics.evaluators import PerSliceOptions, PooledOptions, SliceDetectionOptions
+    from wsad_core.roles import EvaluationRequest
+    from wsad_core.types import MetricRow
+
+__all__ = ["PerSliceEvaluator", "PooledEvaluator", "SliceDetectionEvaluator"]
+
+_BLOCK = 256  # slices per block: bounds the temporary copies to ~60 MB at 240².
+
+
+def _tensor(array: np.ndarray, device: str) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+
+
+def _flat(array: np.ndarray) -> np.ndarray:
+    """``(N, H, W)`` as ``(N, H*W)``, also for ``N == 0``."""
+    return array.reshape(array.shape[0], int(np.prod(array.shape[1:])))
+
+
+def _per_row(counts: Counts, metrics: dict[str, torch.Tensor]) -> list[dict[str, float | int]]:
+    """One dict of counts and count metrics per row, as Python numbers (one device sync)."""
+    columns = {name: getattr(counts, name).tolist() for name in ("tp", "fp", "fn", "tn")}
+    columns.update({name: value.tolist() for name, value in metrics.items()})
+    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+class PerSliceEvaluator:
+    """RASALoRE's protocol: each slice with more than ``min_lesion_pixels`` lesion pixels is a unit."""
+
+    name = "per-slice"
+
+    def __init__(self, options: PerSliceOptions, *, device: str = "cpu") -> None:
+        self.options = options
+        self.device = device
+        self.label = (
+            f"RASALoRE per-slice: mean over test slices with > {options.min_lesion_pixels} lesion px "
+            f"(region={options.region}, native frame)"
+        )
+
+    def evaluate(self, request: EvaluationRequest) -> list[MetricRow]:
+        """Rows for dice, jaccard, precision, recall, specificity, auroc and auprc of each kept slice."""
+        scores, masks, brain = checked_arrays(request, self.name)
+        reference = request.reference
+        lesion = _flat(masks).sum(axis=1)
+        kept = np.flatnonzero(lesion > self.options.min_lesion_pixels)
+        rows: list[MetricRow] = []
+        for start in range(0, kept.size, _BLOCK):
+            block = kept[start : start + _BLOCK]
+            block_scores = _tensor(scores[block], self.device).flatten(1)
+            targets = _tensor(masks[block], self.device).flatten(1)
+            valid = _tensor(brain[block], self.device).flatten(1) if self.options.region == "brain" else None
+            auroc, ap = ranking_metrics(block_scores, targets, valid)
+            counts = confusion_counts(block_scores, targets, request.threshold, valid)
+            per_row = _per_row(counts, count_metrics(counts))
+            aurocs, aps = auroc.tolist(), ap.tolist()
+            for row, position in enumerate(block):
+                numbers = per_row[row]
+                values: dict[str, float | None] = {name: float(numbers[name]) for name in COUNT_METRICS}
+                values["auroc"] = value_or_none(aurocs[row])
+                values["auprc"] = value_or_none(aps[row])
+                extras: dict[str, float | int | str] = {
+                    "lesion_pixels": int(lesion[position]),
+                    "region": self.options.region,
+                    "frame": "native",
+                    "label": self.label,
+                    **{name: int(numbers[name]) for name in ("tp", "fp", "fn", "tn")},
+                }
+                rows += unit_rows(
+                    self.name,
+                    request,
+                    unit="slice",
+                    case_id=reference.case_ids[position],
+                    slice_index=int(reference.slice_indices[position]),
+                    values=values,
+                    extras=extras,
+                )
+        return rows
+
+
+class PooledEvaluator:
+    """All pixels of the region of every given slice form one unit (healthy slices included)."""
+
+    name = "pooled"
+
+    def __init__(self, options: PooledOptions, *, device: str = "cpu") -> None:
+        self.options = options
+        self.device = device
+        where = "in-brain pixels" if options.region == "brain" else "pixels"
+        self.label = f"pooled: all {where} of all test slices, healthy slices included (native frame)"
+
+    def evaluate(self, request: EvaluationRequest) -> list[MetricRow]:
+        """Rows for the count metrics, auroc and auprc of the pooled pixels."""
+        scores, masks, brain = checked_arrays(request, self.name)
+        region = brain if self.options.region == "brain" else np.ones_like(masks)
+        pooled_scores = _tensor(scores[region], self.device)
+        targets = _tensor(masks[region], self.device)
+        extras: dict[str, float | int | str] = {
+            "n_slices": len(masks),
+            "n_pixels": int(targets.numel()),
+            "lesion_pixels": int(targets.sum()),
+            "region": self.options.region,
+            "frame": "native",
+            "label": self.label,
+        }
+        names = (*COUNT_METRICS, "auroc", "auprc")
+        if targets.numel() == 0:
+            values: dict[str, float | None] = dict.fromkeys(names)
+        else:
+            counts = confusion_counts(pooled_scores[None], targets[None], request.threshold)
+            numbers = _per_row(counts, count_metrics(counts))[0]
+            values = {name: float(numbers[name]) for name in COUNT_METRICS}
+            auroc, ap = auroc_ap_1d(pooled_scores, targets)
+            values["auroc"] = value_or_none(auroc)
+            values["auprc"] = value_or_none(ap)
+            extras.update({name: int(numbers[name]) for name in ("tp", "fp", "fn", "tn")})
+        return unit_rows(self.name, request, unit="pooled", case_id="*", slice_index=None, values=values, extras=extras)
+
+
+class SliceDetectionEvaluator:
+    """Slice-level detection: one score per slice with brain, label = any lesion pixel."""
+
+    name = "slice-detection"
+
+    def __init__(self, options: SliceDetectionOptions, *, device: str = "cpu") -> None:
+        self.options = options
+        self.device = device
+        self.label = f"slice detection: AUROC/AP of the {options.reduce} in-brain map value over test slices with brain"
+
+    def evaluate(self, request: EvaluationRequest) -> list[MetricRow]:
+        """Rows for auroc and auprc over slices (one pooled unit)."""
+        scores, masks, brain = checked_arrays(request, self.name)
+        n = len(masks)
+        flat_brain = _flat(brain)
+        with_brain = np.flatnonzero(flat_brain.any(axis=1))
+        labels = _flat(masks)[with_brain].any(axis=1)
+        slice_scores = np.concatenate(
+            [
+                _reduce(_flat(scores)[block], flat_brain[block], self.options.reduce)
+                for block in np.array_split(with_brain, max(1, -(-with_brain.size // _BLOCK)))
+            ]
+        )
+        values: dict[str, float | None] = {"auroc": None, "auprc": None}
+        if with_brain.size:
+            auroc, ap = auroc_ap_1d(_tensor(slice_scores, self.device), _tensor(labels, self.device))
+            values = {"auroc": value_or_none(auroc), "auprc": value_or_none(ap)}
+        extras: dict[str, float | int | str] = {
+            "n_slices": int(with_brain.size),
+            "n_anomalous": int(labels.sum()),
+            "n_excluded": int(n - with_brain.size),
+            "reduce": self.options.reduce,
+            "frame": "native",
+            "label": self.label,
+        }
+        return unit_rows(self.name, request, unit="pooled", case_id="*", slice_index=None, values=values, extras=extras)
+
+
+def _reduce(scores: np.ndarray, brain: np.ndarray, how: str) -> np.ndarray:
+    """Per-row max, mean or 99th percentile (linear interpolation) of the in-brain scores."""
+    if how == "max":
+        return np.where(brain, scores, -np.inf).max(axis=1)
+    if how == "mean":
+        return np.where(brain, scores, 0).sum(axis=1, dtype=np.float64) / brain.sum(axis=1)
+    return np.array([np.percentile(row[mask], 99) for row, mask in zip(scores, brain, strict=True)], dtype=np.float64)
