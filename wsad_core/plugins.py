@@ -224,6 +224,10 @@ class PluginHost:
             broken = self._status.get(name)
             if broken is not None and broken.state != "ok":
                 hint = f"plugin {name!r} is {broken.state}" + (f": {broken.error}" if broken.error else "")
+            else:
+                unavailable = [f"{s.name} ({s.state})" for s in self.statuses() if s.state != "ok"]
+                if unavailable:
+                    hint += f"; not loaded: {', '.join(unavailable)} (see `wsad plugins`)"
             raise UnknownPluginError(f"no {role} named {name!r}; installed: {', '.join(known) or 'none'}", hint=hint)
         return self._specs[role][name]
 

@@ -11,6 +11,13 @@ protocols. The core calls them in this order::
 Training-time inputs carry image-level labels only; slices given to ``generate`` or
 ``predict`` at test time carry ``Label.UNKNOWN``. No role except the evaluator ever
 receives pixel-level ground truth.
+
+Any role object may also have two optional attributes, read after it has run:
+
+* ``notes: Sequence[str]`` — caveats printed in every output, e.g.
+  ``"random-init CLIP — not the published method"``;
+* ``provenance: Mapping[str, Any]`` — facts stored in ``env.json``, e.g. the weights'
+  path and sha256.
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,24 +61,3 @@ def write_layout(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return write
-
-
-def real_data_root() -> Path | None:
-    """The shared BraTS 2018 demo folder, from WSAD_DATA or <repo>/../shared/data."""
-    candidates = []
-    if os.environ.get("WSAD_DATA"):
-        base = Path(os.environ["WSAD_DATA"]).expanduser()
-        candidates += [base / "brats2018_demo", base]
-    candidates.append(REPO.parent / "shared" / "data" / "brats2018_demo")
-    for candidate in candidates:
-        if (candidate / "case_0" / "FLAIR.nii.gz").is_file():
-            return candidate
-    return None
-
-
-@pytest.fixture(scope="session")
-def real_root() -> Path:
-    root = real_data_root()
-    if root is None:
-        pytest.skip("real BraTS demo cases not found (set WSAD_DATA or provide ../shared/data/brats2018_demo)")
-    return root

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,22 +15,10 @@ from wsad_core.types import ReferenceSlices
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _case_0() -> Path:
-    candidates = []
-    if os.environ.get("WSAD_DATA"):
-        base = Path(os.environ["WSAD_DATA"]).expanduser()
-        candidates += [base / "brats2018_demo", base]
-    candidates.append(REPO.parent / "shared" / "data" / "brats2018_demo")
-    for candidate in candidates:
-        if (candidate / "case_0" / "GT_W.nii.gz").is_file():
-            return candidate / "case_0"
-    pytest.skip("real BraTS demo cases not found (set WSAD_DATA or provide ../shared/data/brats2018_demo)")
-
-
 @pytest.mark.realdata
-def test_case_0_slice_counts_and_perfect_map(tmp_path):
+def test_case_0_slice_counts_and_perfect_map(tmp_path, real_root):
     nib = pytest.importorskip("nibabel")
-    case = _case_0()
+    case = real_root / "case_0"
     axial = slice(15, 140)  # RASALoRE's slice range k = 15..139
     truth = np.moveaxis(np.asarray(nib.load(case / "GT_W.nii.gz").dataobj)[:, :, axial] > 0, -1, 0)
     brain = np.moveaxis(np.asarray(nib.load(case / "FLAIR.nii.gz").dataobj)[:, :, axial] > 0, -1, 0)

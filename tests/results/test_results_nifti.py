@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import gzip
-import os
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -102,19 +100,9 @@ def test_gzip_output_is_deterministic(tmp_path):
     assert len(gzip.decompress((tmp_path / "a.nii.gz").read_bytes())) > np.prod(SHAPE) * 4
 
 
-def _data_root() -> Path | None:
-    candidates = [os.environ.get("WSAD_DATA"), Path(__file__).resolve().parents[3] / "shared" / "data"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "brats2018_demo").is_dir():
-            return Path(candidate) / "brats2018_demo"
-    return None
-
-
 @pytest.mark.realdata
-def test_map_lands_in_the_grid_of_a_real_case(tmp_path):
-    root = _data_root()
-    if root is None:
-        pytest.skip("BraTS demo data not found ($WSAD_DATA or <repo>/../shared/data/brats2018_demo)")
+def test_map_lands_in_the_grid_of_a_real_case(tmp_path, real_root):
+    root = real_root
     truth = nib.load(root / "case_0" / "GT_W.nii.gz")
     mask = np.asarray(truth.dataobj) > 0
     k = int(np.argmax(mask.sum(axis=(0, 1))))

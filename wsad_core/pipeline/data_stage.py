@@ -1,0 +1,97 @@
+"""Load, preprocess and split the run's data."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from wsad_core.data._paths import default_cache_root
+from wsad_core.data.assemble import SplitSlices, assemble, training_selection
+from wsad_core.data.cache import SliceCache, prepare_cases
+from wsad_core.data.resolve import open_dataset
+from wsad_core.data.split import Split, split_cases
+from wsad_core.errors import DataError
+
+if TYPE_CHECKING:
+    from wsad_core.config import DataConfig
+    from wsad_core.context import ProgressReporter
+    from wsad_core.data.index import DatasetIndex
+    from wsad_core.plugins import PluginHost
+    from wsad_core.types import SliceSet
+
+__all__ = ["RunData", "load_run_data"]
+
+log = logging.getLogger("wsad.data")
+
+
+@dataclass(frozen=True, slots=True)
+class RunData:
+    """The run's slices per split.
+
+    Attributes:
+        index: the dataset.
+        split: patient lists.
+        train, validation, test: all slices of each split's patients (validation may be
+            ``None`` when the split has no validation patients).
+        train_view: training slices after the preprocessing config's selection rules.
+        validation_view: validation slices after the same rules, or ``None``.
+        train_positions: positions of ``train_view``'s slices in ``train.slices``.
+    """
+
+    index: DatasetIndex
+    split: Split
+    train: SplitSlices
+    validation: SplitSlices | None
+    test: SplitSlices
+    train_view: SliceSet
+    validation_view: SliceSet | None
+    train_positions: np.ndarray
+
+
+def load_run_data(config: DataConfig, host: PluginHost, progress: ProgressReporter) -> RunData:
+    """Open, preprocess (through the slice cache), split and assemble the dataset.
+
+    Raises:
+        DataError: for unusable data (missing modalities, no training slices, ...).
+    """
+    index = open_dataset(config.source, host, adapter=config.adapter, options=config.adapter_options)
+    index.require_modalities(config.modalities)
+    cases = index.cases[: config.max_cases] if config.max_cases else index.cases
+    split = split_cases([c.case_id for c in cases], config.split)
+    cache = SliceCache(default_cache_root() / "slices") if config.cache else None
+    prepared = prepare_cases(
+        dataclasses.replace(index, cases=cases),
+        config.modalities,
+        config.preprocess,
+        cache,
+        progress,
+    )
+    by_id = {case.case_id: case for case in prepared}
+
+    def part(ids: tuple[str, ...]) -> SplitSlices | None:
+        return assemble([by_id[i] for i in ids]) if ids else None
+
+    train, validation, test = part(split.train), part(split.validation), part(split.test)
+    if train is None or test is None:
+        raise DataError(f"split of {len(cases)} cases left no training or no test patients")
+    train_positions = training_selection(train, config.preprocess)
+    train_view = train.slices.select(train_positions)
+    validation_view = (
+        validation.slices.select(training_selection(validation, config.preprocess)) if validation else None
+    )
+    if len(train_view) == 0:
+        raise DataError("no training slices left after the preprocessing selection rules")
+    log.info(
+        "data: %s (%d cases: %d train, %d validation, %d test); %d training slices",
+        index.name,
+        len(cases),
+        len(split.train),
+        len(split.validation),
+        len(split.test),
+        len(train_view),
+    )
+    return RunData(index, split, train, validation, test, train_view, validation_view, train_positions)

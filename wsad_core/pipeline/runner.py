@@ -1,0 +1,239 @@
+"""``run_pipeline``: one weakly supervised run from configuration to results directory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wsad_core.context import BuildContext, SilentProgress
+from wsad_core.device import resolve_device, seed_everything
+from wsad_core.pipeline.data_stage import RunData, load_run_data
+from wsad_core.pipeline.evaluate import evaluate_maps, evaluate_pseudo_masks
+from wsad_core.pipeline.outputs import write_maps, write_overlays, write_tables
+from wsad_core.pipeline.plan import PipelinePlan, PlannedStage, plan_pipeline
+from wsad_core.pipeline.stages import StageOutputs, run_stages
+from wsad_core.results import RunDirectory, capture_environment, choose_overlay_slices
+from wsad_core.types import RunInfo, RunOutcome
+
+if TYPE_CHECKING:
+    from wsad_core.config import RunConfig
+    from wsad_core.context import ProgressReporter
+    from wsad_core.pipeline.evaluate import Evaluation
+    from wsad_core.plugins import PluginHost
+
+__all__ = ["default_run_dir", "run_pipeline"]
+
+log = logging.getLogger("wsad.run")
+
+
+def default_run_dir(config: RunConfig, root: Path = Path("runs")) -> Path:
+    """``runs/<UTC timestamp>-<pipeline>``."""
+    label = re.sub(r"[^a-zA-Z0-9.+-]+", "_", config.pipeline.label().replace("->", "-to-"))
+    return root / f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{label}"
+
+
+@contextmanager
+def _log_to(path: Path) -> Iterator[None]:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger("wsad")
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(min(previous or logging.INFO, logging.INFO))
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+        handler.close()
+
+
+def run_pipeline(
+    config: RunConfig,
+    host: PluginHost,
+    *,
+    resume: bool = False,
+    progress: ProgressReporter | None = None,
+) -> RunOutcome:
+    """Run ``config`` end to end and write its results directory.
+
+    Args:
+        config: the resolved run configuration.
+        host: the loaded plugins.
+        resume: continue the run in ``config.output.out_dir``, reusing finished stages.
+        progress: progress bars; silent by default.
+
+    Raises:
+        WsadError: for bad configuration, data or plugin output (the run is marked failed).
+    """
+    progress = progress or SilentProgress()
+    plan = plan_pipeline(config, host)
+    device = resolve_device(config.device)
+    out_dir = config.output.out_dir or default_run_dir(config)
+    rundir = RunDirectory.open(out_dir, config_fingerprint=config.fingerprint(), resume=resume)
+    resolved = {"config": config.model_dump(mode="json"), "resolved": plan.describe(), "device": device}
+    rundir.write_config(resolved)
+    info = RunInfo(run_id=rundir.run_id, run_dir=str(rundir.root), config=resolved, device=device, seed=config.seed)
+    with _log_to(rundir.log_path):
+        log.info("run %s: %s on %s (seed %d)", info.run_id, config.pipeline.label(), device, config.seed)
+        rundir.mark("running")
+        host.run_started(info)
+        try:
+            summary = _execute(config, plan, host, rundir, device, progress)
+        except BaseException as error:
+            interrupted = isinstance(error, KeyboardInterrupt)
+            message = "interrupted" if interrupted else f"{type(error).__name__}: {error}"
+            rundir.mark("failed", error=message)
+            log.error("run %s stopped: %s", info.run_id, message)
+            host.run_finished(RunOutcome(info, (), error=message))
+            raise
+        rundir.mark("finished")
+        outcome = RunOutcome(info, tuple(summary))
+        host.run_finished(outcome)
+        log.info("run %s finished: %s", info.run_id, rundir.root)
+    return outcome
+
+
+def _context_factory(
+    config: RunConfig, rundir: RunDirectory, device: str, progress: ProgressReporter
+) -> Callable[[PlannedStage, str | None], BuildContext]:
+    def make(stage: PlannedStage, key: str | None = None) -> BuildContext:
+        # Keyed work dirs are emptied when the stage's configuration changes, so a plugin
+        # never resumes from a checkpoint of another configuration.
+        return BuildContext(
+            device=device,
+            seed=config.seed,
+            work_dir=rundir.work_dir(stage.role, key),
+            amp=device.startswith("cuda"),
+            deterministic=config.deterministic,
+            progress=progress,
+            logger=logging.getLogger(f"wsad.{stage.role}.{stage.name}"),
+        )
+
+    return make
+
+
+def _execute(
+    config: RunConfig,
+    plan: PipelinePlan,
+    host: PluginHost,
+    rundir: RunDirectory,
+    device: str,
+    progress: ProgressReporter,
+) -> list[dict[str, Any]]:
+    started = time.perf_counter()
+    seed_everything(config.seed, deterministic=config.deterministic)
+    data = load_run_data(config.data, host, progress)
+    rundir.write_split(data.split.to_dict())
+    positions = choose_overlay_slices(list(data.test.slices.case_ids), data.test.lesion_pixels, config.output.overlays)
+    make_context = _context_factory(config, rundir, device, progress)
+    base_key = hashlib.sha256(
+        json.dumps(
+            {
+                "data": config.data.model_dump(mode="json"),
+                "split": data.split.sha256,
+                "seed": config.seed,
+                "deterministic": config.deterministic,
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+    outputs = run_stages(plan, data, host, rundir, make_context, base_key=base_key, overlay_positions=positions)
+    assert outputs.test_maps is not None
+    evaluation, test_native = evaluate_maps(
+        plan,
+        host,
+        test=data.test,
+        test_maps=outputs.test_maps,
+        validation=data.validation,
+        validation_maps=outputs.validation_maps,
+        make_context=make_context,
+    )
+    if outputs.train_masks is not None:
+        evaluation.rows["pseudo-masks/train"] = evaluate_pseudo_masks(
+            plan,
+            host,
+            soft_maps=outputs.train_masks.soft,
+            reference=data.train.reference.select(data.train_positions),
+            train=data.train,
+            make_context=make_context,
+        )
+    notes = outputs.notes + evaluation.notes
+    rundir.write_environment(
+        capture_environment(
+            device=device,
+            seed=config.seed,
+            extra={
+                "provenance": outputs.provenance,
+                "notes": notes,
+                "split_sha256": data.split.sha256,
+                "dataset": {"name": data.index.name, "root": str(data.index.root), "synthetic": data.index.synthetic},
+            },
+        )
+    )
+    columns = _columns(config, plan, data)
+    summary = write_tables(
+        rundir, evaluation, plan, columns=columns, header=_header(config, plan, data, evaluation, outputs, device)
+    )
+    if config.output.save_maps:
+        write_maps(rundir, data.test, test_native, progress)
+    write_overlays(rundir, data.test, test_native, positions, outputs.overlay_masks, evaluation.thresholds)
+    log.info("run took %.1f s", time.perf_counter() - started)
+    return summary
+
+
+def _columns(config: RunConfig, plan: PipelinePlan, data: RunData) -> dict[str, Any]:
+    """Labels repeated on every output row."""
+    return {
+        "dataset": data.index.name,
+        "modalities": "+".join(config.data.modalities),
+        "pipeline": config.pipeline.label(),
+        "generator": plan.generator.name if plan.generator else "",
+        "refiner": plan.refiner.name if plan.refiner else "",
+        "segmenter": plan.segmenter.name if plan.segmenter else "",
+        "output_kind": plan.output_kind,
+        "seed": config.seed,
+        "split_seed": config.data.split.seed,
+    }
+
+
+def _header(
+    config: RunConfig,
+    plan: PipelinePlan,
+    data: RunData,
+    evaluation: Evaluation,
+    outputs: StageOutputs,
+    device: str,
+) -> dict[str, str]:
+    """The facts printed above every summary table."""
+    stages = [s for s in (plan.generator, plan.refiner, plan.segmenter) if s is not None]
+    reference = [s.name for s in stages if s.spec.reference]
+    index, split, pre = data.index, data.split, config.data.preprocess
+    header = {
+        "pipeline": " → ".join(f"{s.role} {s.name} {s.spec.version}".strip() for s in stages),
+        "data": f"{index.name} ({index.description or index.root})" + (" — SYNTHETIC data" if index.synthetic else ""),
+        "modalities": ", ".join(config.data.modalities),
+        "split": f"by patient, seed {split.config.seed}: {len(split.train)} train / {len(split.validation)} "
+        f"validation / {len(split.test)} test patients (sha256 {split.sha256[:12]})",
+        "preprocessing": f"axial slices {pre.skip_first}..D-{pre.skip_last}, resized to {pre.size}², "
+        f"{pre.normalisation} normalisation; maps evaluated in the native slice grid",
+        "thresholds": "; ".join(
+            f"{rule} = {'skipped' if t is None else f'{t:.4g}'}" for rule, t in evaluation.thresholds.items()
+        ),
+        "seed / device": f"{config.seed} / {device}",
+    }
+    if reference:
+        header["reference baselines"] = (
+            f"{', '.join(reference)} are deliberately simple reference baselines, not published methods"
+        )
+    for i, note in enumerate(outputs.notes + evaluation.notes, 1):
+        header[f"note {i}"] = f"NOTE: {note}"
+    return header

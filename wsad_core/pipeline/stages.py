@@ -1,0 +1,206 @@
+"""Run generator → refiner → segmenter, each stage cached in the run directory.
+
+A stage whose output is stored under the same key (its plugin, version, options, seed
+and upstream keys) is loaded instead of recomputed, so ``--resume`` skips finished
+work; plugins resume their own training from checkpoints in their ``work_dir``.
+
+Generators and refiners only see the *anomalous* training and validation slices:
+healthy-labelled slices get empty pseudo-masks, since their image-level label already
+says they contain no lesion.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from wsad_core.errors import ContractError
+from wsad_core.types import Label, MaskSet, ScoreMaps
+
+if TYPE_CHECKING:
+    from wsad_core.context import BuildContext
+    from wsad_core.pipeline.data_stage import RunData
+    from wsad_core.pipeline.plan import PipelinePlan, PlannedStage
+    from wsad_core.plugins import PluginHost
+    from wsad_core.results.rundir import RunDirectory
+    from wsad_core.types import SliceSet
+
+__all__ = ["StageOutputs", "run_stages"]
+
+log = logging.getLogger("wsad.pipeline")
+ContextFactory = Callable[["PlannedStage", "str | None"], "BuildContext"]
+
+
+@dataclass(slots=True)
+class StageOutputs:
+    """What the stages produced.
+
+    Attributes:
+        train_masks: pseudo-masks aligned with ``RunData.train_view`` (``None`` without a generator).
+        validation_masks: aligned with ``RunData.validation_view``.
+        validation_maps: final maps of all validation slices (labels hidden), if any.
+        test_maps: final maps of all test slices (labels hidden).
+        overlay_masks: pseudo-masks of the test slices chosen for overlays, in their order.
+        notes: caveats reported by the plugins (e.g. missing pretrained weights).
+        provenance: facts reported by the plugins, per role.
+    """
+
+    train_masks: MaskSet | None = None
+    validation_masks: MaskSet | None = None
+    validation_maps: ScoreMaps | None = None
+    test_maps: ScoreMaps | None = None
+    overlay_masks: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def _mask_targets(plan: PipelinePlan, data: RunData, overlay_positions: list[int]) -> dict[str, SliceSet]:
+    """The slice sets a mask stage processes, by name; test and final slices have labels hidden."""
+    targets: dict[str, SliceSet] = {"train": data.train_view.select(data.train_view.where_label(Label.ANOMALOUS))}
+    if data.validation_view is not None:
+        view = data.validation_view
+        targets["validation"] = view.select(view.where_label(Label.ANOMALOUS))
+    test_hidden = data.test.slices.with_labels_hidden()
+    if overlay_positions:
+        targets["overlay"] = test_hidden.select(overlay_positions)
+    if plan.segmenter is None:  # the masks' soft maps are the run's final maps
+        targets["final_test"] = test_hidden
+        if data.validation is not None:
+            targets["final_validation"] = data.validation.slices.with_labels_hidden()
+    return {name: slices for name, slices in targets.items() if len(slices)}
+
+
+def _expand(view: SliceSet | None, anomalous: MaskSet | None, source: str) -> MaskSet | None:
+    """Masks for every slice of ``view``: ``anomalous`` on anomalous slices, empty elsewhere."""
+    if view is None:
+        return None
+    shape = (len(view), *view.spatial_shape)
+    full = MaskSet(np.zeros(shape, np.float32), np.zeros(shape, bool), source)
+    if anomalous is not None:
+        positions = view.where_label(Label.ANOMALOUS)
+        full.soft[positions] = anomalous.soft
+        full.masks[positions] = anomalous.masks
+    return full
+
+
+def _absorb(stage: PlannedStage, outputs: StageOutputs, meta: dict[str, Any]) -> None:
+    outputs.notes.extend(f"{stage.role} {stage.name}: {note}" for note in meta.get("notes", []))
+    if meta.get("provenance"):
+        outputs.provenance[stage.role] = meta["provenance"]
+
+
+def _plugin_meta(obj: object, stage: PlannedStage, **extra: Any) -> dict[str, Any]:
+    return {
+        "plugin": stage.describe(),
+        "notes": [str(n) for n in getattr(obj, "notes", ()) or ()],
+        "provenance": dict(getattr(obj, "provenance", {}) or {}),
+        **extra,
+    }
+
+
+def _run_mask_stage(
+    stage: PlannedStage,
+    obj: Any,
+    targets: dict[str, SliceSet],
+    upstream: dict[str, MaskSet],
+    data: RunData,
+) -> dict[str, MaskSet]:
+    if stage.role == "generator":
+        obj.fit(data.train_view, validation=data.validation_view)
+    results = {}
+    for name, slices in targets.items():
+        produced = obj.generate(slices) if stage.role == "generator" else obj.refine(slices, upstream[name])
+        if not isinstance(produced, MaskSet) or len(produced) != len(slices):
+            raise ContractError(f"{stage.role} {stage.name!r} returned {produced!r:.80} for {len(slices)} slices")
+        if produced.soft.shape[1:] != slices.spatial_shape:
+            raise ContractError(
+                f"{stage.role} {stage.name!r} returned masks of size {produced.soft.shape[1:]}, "
+                f"slices are {slices.spatial_shape}"
+            )
+        results[name] = produced
+    return results
+
+
+def run_stages(
+    plan: PipelinePlan,
+    data: RunData,
+    host: PluginHost,
+    rundir: RunDirectory,
+    make_context: ContextFactory,
+    *,
+    base_key: str,
+    overlay_positions: list[int],
+) -> StageOutputs:
+    """Execute (or load from ``rundir``) every stage of ``plan`` on ``data``."""
+    outputs = StageOutputs()
+    targets = _mask_targets(plan, data, overlay_positions)
+    masks: dict[str, MaskSet] = {}
+    key, source = base_key, ""
+    target_sizes = ",".join(f"{name}={len(slices)}" for name, slices in targets.items())
+    for stage in (plan.generator, plan.refiner):
+        if stage is None:
+            continue
+        key, source = stage.key(key, target_sizes), "+".join(filter(None, (source, stage.name)))
+        if rundir.stage_done(stage.role, key):
+            arrays, meta = rundir.load_stage(stage.role, key)
+            masks = {n: MaskSet(arrays[f"{n}_soft"], arrays[f"{n}_masks"].astype(bool), source) for n in targets}
+            log.info("%s %s: loaded from %s", stage.role, stage.name, rundir.stage_dir(stage.role))
+        else:
+            obj = host.create(stage.role, stage.name, stage.options, make_context(stage, key))
+            masks = _run_mask_stage(stage, obj, targets, masks, data)
+            meta = _plugin_meta(obj, stage)
+            arrays = {f"{n}_{part}": getattr(m, part) for n, m in masks.items() for part in ("soft", "masks")}
+            rundir.save_stage(stage.role, key, arrays, meta)
+        _absorb(stage, outputs, meta)
+
+    if masks:
+        outputs.train_masks = _expand(data.train_view, masks.get("train"), source)
+        outputs.validation_masks = _expand(data.validation_view, masks.get("validation"), source)
+        outputs.overlay_masks = masks["overlay"].masks if "overlay" in masks else None
+    if plan.segmenter is None:
+        outputs.test_maps = ScoreMaps(masks["final_test"].soft, "probability")
+        if "final_validation" in masks:
+            outputs.validation_maps = ScoreMaps(masks["final_validation"].soft, "probability")
+        return outputs
+
+    stage = plan.segmenter
+    key = stage.key(key)
+    if rundir.stage_done("segmenter", key):
+        arrays, meta = rundir.load_stage("segmenter", key)
+        log.info("segmenter %s: loaded from %s", stage.name, rundir.stage_dir("segmenter"))
+    else:
+        obj = host.create("segmenter", stage.name, stage.options, make_context(stage, key))
+        pseudo = outputs.train_masks if stage.spec.needs_pseudo_masks else None  # type: ignore[attr-defined]
+        obj.fit(
+            data.train_view,
+            pseudo,
+            validation=data.validation_view,
+            validation_masks=outputs.validation_masks if pseudo is not None else None,
+        )
+        arrays = {"test": _predict(obj, stage, data.test.slices.with_labels_hidden())}
+        if data.validation is not None:
+            arrays["validation"] = _predict(obj, stage, data.validation.slices.with_labels_hidden())
+        meta = _plugin_meta(obj, stage, kind=stage.spec.io.output_kind)
+        rundir.save_stage("segmenter", key, arrays, meta)
+    _absorb(stage, outputs, meta)
+    outputs.test_maps = ScoreMaps(arrays["test"], meta["kind"])
+    if "validation" in arrays:
+        outputs.validation_maps = ScoreMaps(arrays["validation"], meta["kind"])
+    return outputs
+
+
+def _predict(obj: Any, stage: PlannedStage, slices: SliceSet) -> np.ndarray:
+    maps = obj.predict(slices)
+    if not isinstance(maps, ScoreMaps) or maps.scores.shape != (len(slices), *slices.spatial_shape):
+        got = getattr(getattr(maps, "scores", None), "shape", type(maps).__name__)
+        raise ContractError(
+            f"segmenter {stage.name!r} returned {got} for {len(slices)} slices of {slices.spatial_shape}"
+        )
+    if maps.kind != stage.spec.io.output_kind:
+        declared = stage.spec.io.output_kind
+        raise ContractError(f"segmenter {stage.name!r} declares {declared!r} maps, returned {maps.kind!r}")
+    return maps.scores

@@ -1,0 +1,13 @@
+"""Test utilities for wsad plugins: the conformance suite and tiny synthetic data.
+
+The pytest plugin in :mod:`wsad_core.testing.plugin` (registered as ``pytest11``)
+provides the fixtures ``wsad_toy_batch``, ``wsad_build_context``, ``wsad_host`` and
+``wsad_isolated_host``.
+"""
+
+from __future__ import annotations
+
+from wsad_core.testing.conformance import PluginConformance, run_role
+from wsad_core.testing.synthetic import ToyBatch, toy_batch
+
+__all__ = ["PluginConformance", "ToyBatch", "run_role", "toy_batch"]

@@ -1,0 +1,191 @@
+"""The conformance suite every wsad plugin runs on itself.
+
+Subclass :class:`PluginConformance` in a test module of the plugin package::
+
+    from wsad_core.testing import PluginConformance
+
+    class TestZScore(PluginConformance):
+        role = "generator"
+        plugin_name = "zscore"
+        distribution = "wsad-baselines"
+        options = {"threshold": 2.0}     # a tiny, fast configuration
+
+pytest then collects the checks below: registration through the ``wsad`` entry-point
+group, a well-formed spec, option validation, the role's shape/dtype/range contract on
+a tiny synthetic batch on CPU, determinism under a seed, and presence in
+``wsad plugins --json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from wsad_core.context import BuildContext
+from wsad_core.errors import ConfigError
+from wsad_core.plugins import PluginHost
+from wsad_core.roles import EvaluationRequest
+from wsad_core.specs import PluginSpec, Role
+from wsad_core.testing.synthetic import ToyBatch, toy_batch
+from wsad_core.types import MaskSet, MetricRow, ScoreMaps
+
+__all__ = ["PluginConformance", "run_role"]
+
+
+def _context(work_dir: Path, seed: int) -> BuildContext:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return BuildContext(device="cpu", seed=seed, work_dir=work_dir)
+
+
+def run_role(
+    host: PluginHost, role: Role, name: str, options: dict[str, Any], batch: ToyBatch, work_dir: Path, seed: int = 0
+) -> Any:
+    """Build the plugin and run its role once on ``batch``; returns its output."""
+    obj = host.create(role, name, options, _context(work_dir, seed))
+    if role == "generator":
+        obj.fit(batch.train)
+        return obj.generate(batch.test)
+    if role == "refiner":
+        rough = np.zeros_like(batch.test_truth)
+        rough[:, 8:-8, 8:-8] = batch.test_truth[:, 8:-8, 8:-8]  # a crude mask to refine
+        return obj.refine(batch.test, MaskSet(rough.astype(np.float32), rough, "toy"))
+    if role == "segmenter":
+        spec = host.get("segmenter", name)
+        pseudo = batch.pseudo_masks() if spec.needs_pseudo_masks else None  # type: ignore[attr-defined]
+        obj.fit(batch.train, pseudo)
+        return obj.predict(batch.test)
+    if role == "evaluator":
+        scores = np.clip(batch.test_truth.astype(np.float32) * 0.8 + 0.1, 0.0, 1.0)
+        return obj.evaluate(EvaluationRequest(scores, batch.reference, 0.5, "fixed:0.5"))
+    raise ValueError(f"no conformance run for role {role!r}")
+
+
+def _output_arrays(output: Any) -> list[np.ndarray]:
+    if isinstance(output, MaskSet):
+        return [output.soft, output.masks]
+    if isinstance(output, ScoreMaps):
+        return [output.scores]
+    return [np.asarray([r.value if r.value is not None else np.nan for r in output], np.float64)]
+
+
+class PluginConformance:
+    """Base class of a plugin's conformance tests; set the class attributes in a subclass."""
+
+    role: ClassVar[Role]
+    plugin_name: ClassVar[str]
+    #: distribution expected to provide the plugin (``None``: any).
+    distribution: ClassVar[str | None] = None
+    #: options for the tiny test configuration.
+    options: ClassVar[dict[str, Any]] = {}
+    #: synthetic batch size (height = width) and channel count.
+    image_size: ClassVar[int] = 64
+    channels: ClassVar[int] = 1
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def host(cls) -> PluginHost:
+        """Plugins loaded from entry points, as users get them."""
+        return PluginHost(disabled=())
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def spec(cls, host: PluginHost) -> PluginSpec:
+        """The plugin's spec."""
+        return host.get(cls.role, cls.plugin_name)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def batch(cls) -> ToyBatch:
+        """The tiny synthetic batch."""
+        return toy_batch(size=cls.image_size, channels=cls.channels, seed=0)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def first_run(cls, host: PluginHost, batch: ToyBatch, tmp_path_factory: pytest.TempPathFactory) -> Any:
+        """Output of one run on the toy batch."""
+        return run_role(host, cls.role, cls.plugin_name, cls.options, batch, tmp_path_factory.mktemp("run1"))
+
+    def test_registered_through_entry_point(self, host: PluginHost) -> None:
+        """The name is registered once, by an installed distribution's ``wsad`` entry point."""
+        providers = host.providers(self.role, self.plugin_name)
+        assert providers, f"{self.role} {self.plugin_name!r} is not registered"
+        assert len(providers) == 1, f"{self.plugin_name!r} registered by several plugins: {providers}"
+        status = next(s for s in host.statuses() if s.name == providers[0])
+        assert status.state == "ok", status.error
+        assert status.dist, f"{self.plugin_name!r} does not come from an installed distribution's entry point"
+        if self.distribution is not None:
+            assert status.dist == self.distribution
+
+    def test_spec_is_well_formed(self, spec: PluginSpec) -> None:
+        """Name, summary, documented options with ``extra="forbid"``, a version."""
+        spec.validate()
+        assert spec.role == self.role
+        assert spec.version, "spec has no version (and its distribution none either)"
+
+    def test_default_and_test_options_validate(self, host: PluginHost, spec: PluginSpec) -> None:
+        """Defaults (when nothing is required) and the test options are accepted."""
+        required = [n for n, f in spec.options.model_fields.items() if f.is_required()]
+        if not required:
+            host.validate_options(self.role, self.plugin_name, {})
+        host.validate_options(self.role, self.plugin_name, self.options)
+
+    def test_unknown_option_is_rejected(self, host: PluginHost) -> None:
+        """A misspelled option fails, naming it."""
+        with pytest.raises(ConfigError, match="no_such_option"):
+            host.validate_options(self.role, self.plugin_name, {**self.options, "no_such_option": 1})
+
+    def test_wrongly_typed_options_are_rejected(self, host: PluginHost, spec: PluginSpec) -> None:
+        """Every typed option refuses a value of the wrong type, naming the option."""
+        for name, field in spec.options.model_fields.items():
+            if field.annotation in (Any, object):
+                continue
+            with pytest.raises(ConfigError, match=name):
+                host.validate_options(self.role, self.plugin_name, {**self.options, name: object()})
+
+    def test_output_contract_on_cpu(self, spec: PluginSpec, batch: ToyBatch, first_run: Any) -> None:
+        """On CPU, the output has the role's type, shape, dtype and range."""
+        n, size = len(batch.test), self.image_size
+        if self.role in ("generator", "refiner"):
+            assert isinstance(first_run, MaskSet)
+            assert first_run.soft.shape == first_run.masks.shape == (n, size, size)
+            assert first_run.soft.dtype == np.float32
+            assert first_run.masks.dtype == np.bool_
+            assert first_run.soft.min() >= 0.0
+            assert first_run.soft.max() <= 1.0
+        elif self.role == "segmenter":
+            assert isinstance(first_run, ScoreMaps)
+            assert first_run.scores.shape == (n, size, size)
+            assert first_run.scores.dtype == np.float32
+            assert first_run.kind == spec.io.output_kind
+            assert np.isfinite(first_run.scores).all()
+        else:
+            assert first_run, "the evaluator returned no rows"
+            assert all(isinstance(r, MetricRow) for r in first_run)
+            assert all(r.protocol and r.metric for r in first_run)
+            assert all(r.threshold_rule == "fixed:0.5" for r in first_run)
+            assert all(r.value is None or np.isfinite(r.value) for r in first_run)
+
+    def test_deterministic_under_seed(
+        self,
+        host: PluginHost,
+        spec: PluginSpec,
+        batch: ToyBatch,
+        first_run: Any,
+        tmp_path_factory: pytest.TempPathFactory,
+    ) -> None:
+        """Two runs with the same seed in fresh work directories give identical outputs."""
+        if not spec.io.deterministic:
+            pytest.skip(f"{self.plugin_name} declares itself non-deterministic")
+        again = run_role(host, self.role, self.plugin_name, self.options, batch, tmp_path_factory.mktemp("run2"))
+        for first, second in zip(_output_arrays(first_run), _output_arrays(again), strict=True):
+            np.testing.assert_array_equal(first, second)
+
+    def test_listed_by_wsad_plugins_json(self, host: PluginHost) -> None:
+        """``wsad plugins --json`` lists the spec."""
+        from wsad_core.cli.plugins_cmd import plugins_report
+
+        specs = plugins_report(host)["specs"]
+        assert any(s["role"] == self.role and s["name"] == self.plugin_name for s in specs)

@@ -1,0 +1,40 @@
+"""pytest plugin (entry point ``pytest11``): fixtures for testing wsad plugins.
+
+Loaded automatically wherever wsad-core is installed; it imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wsad_core.context import BuildContext
+from wsad_core.plugins import PluginHost
+from wsad_core.testing.synthetic import ToyBatch, toy_batch
+
+__all__ = ["wsad_build_context", "wsad_host", "wsad_isolated_host", "wsad_toy_batch"]
+
+
+@pytest.fixture
+def wsad_toy_batch() -> ToyBatch:
+    """Sixteen training and eight test slices of 64×64 with bright-disc lesions."""
+    return toy_batch()
+
+
+@pytest.fixture
+def wsad_build_context(tmp_path: Path) -> BuildContext:
+    """A CPU :class:`BuildContext` with a temporary work directory and seed 0."""
+    return BuildContext(device="cpu", seed=0, work_dir=tmp_path / "work")
+
+
+@pytest.fixture
+def wsad_host() -> PluginHost:
+    """Plugins from entry points, as installed."""
+    return PluginHost(disabled=())
+
+
+@pytest.fixture
+def wsad_isolated_host() -> PluginHost:
+    """A host without any plugin; register test plugins with ``host.register(obj, name=...)``."""
+    return PluginHost(entry_points=False, disabled=())
