@@ -1,0 +1,60 @@
+"""Rich tables printed by the CLI."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from wsad_core.types import RunOutcome
+
+__all__ = ["METRIC_ORDER", "print_run_summary", "summary_table"]
+
+#: Metrics shown in the terminal (all of them, with std, are in summary.md).
+METRIC_ORDER = ("dice", "auroc", "auprc")
+_SHORT = {"precision": "prec", "recall": "rec"}
+
+
+def _cell(mean: Any) -> str:
+    return "n/a" if mean is None else f"{100 * float(mean):.1f}"
+
+
+def summary_table(rows: Iterable[Mapping[str, Any]], *, title: str) -> Table:
+    """Protocol × threshold rule rows, mean metrics (in %) as columns."""
+    grouped: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = defaultdict(dict)
+    for row in sorted(rows, key=lambda r: str(r["protocol"])):
+        grouped[(str(row["protocol"]), str(row["threshold_rule"]))][str(row["metric"])] = row
+    metrics = [m for m in METRIC_ORDER if any(m in g for g in grouped.values())]
+    oracle = False
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("protocol", "rule", "t", *(_SHORT.get(m, m) for m in metrics), "n"):
+        justify = "left" if column in ("protocol", "rule") else "right"
+        table.add_column(column, justify=justify, no_wrap=True)
+    for (protocol, rule), by_metric in grouped.items():
+        threshold = next((r.get("threshold") for r in by_metric.values() if r.get("threshold") is not None), None)
+        if rule.startswith("test-best"):
+            rule, oracle = rule + "*", True
+        cells = [_cell(by_metric[m]["mean"]) if m in by_metric else "" for m in metrics]
+        n = max(int(r.get("n", 0)) for r in by_metric.values())
+        shown_rule = "—" if rule == "threshold-free" else rule
+        table.add_row(protocol, shown_rule, "" if threshold is None else f"{float(threshold):.3g}", *cells, str(n))
+    if oracle:
+        table.caption = "* upper bound: threshold chosen on test labels"
+        table.caption_justify = "left"
+    return table
+
+
+def print_run_summary(outcome: RunOutcome, console: Console | None = None) -> None:
+    """The test results of a finished run, then where its files are."""
+    console = console or Console()
+    by_target: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in outcome.summary:
+        by_target[str(row.get("target", "test"))].append(row)
+    for target, rows in by_target.items():
+        label = "test patients" if target == "test" else f"{target} (diagnostic)"
+        console.print(summary_table(rows, title=f"{rows[0].get('pipeline', '')} — {label} — mean, %"))
+    console.print(f"results (std, all metrics, labels): [bold]{outcome.run.run_dir}/summary.md[/]")

@@ -1,0 +1,129 @@
+"""``wsad eval``: score anomaly maps made by any tool with wsad's protocols."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from wsad_core.cli._state import CliState
+from wsad_core.cli._tables import summary_table
+from wsad_core.errors import ConfigError
+
+__all__ = ["eval_command"]
+
+
+@click.command(name="eval")
+@click.argument("pred_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("gt_source", metavar="GT_DIR|demo")
+@click.option(
+    "--protocol",
+    "protocols",
+    multiple=True,
+    metavar="NAME",
+    help="Protocol, repeatable (default: per-slice, pooled, per-volume, slice-detection).",
+)
+@click.option(
+    "--threshold",
+    "threshold_rules",
+    multiple=True,
+    metavar="RULE",
+    help="fixed[:T] or test-best (a labelled upper bound), repeatable. [default: fixed:0.5, test-best]",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["probability", "score"]),
+    default="probability",
+    show_default=True,
+    help="Whether the maps are probabilities in [0, 1] or unbounded scores (fixed thresholds are skipped).",
+)
+@click.option("--adapter", metavar="NAME", help="Adapter of the ground-truth dataset; detected when omitted.")
+@click.option(
+    "--modality",
+    "modalities",
+    multiple=True,
+    metavar="NAME",
+    help="Modality whose non-zero voxels define the brain mask, repeatable. [default: flair]",
+)
+@click.option(
+    "-o",
+    "--option",
+    "assignments",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="evaluator.PROTOCOL.X=V for protocol options, dataset.X=V for adapter options, "
+    "preprocess.X=V (e.g. preprocess.skip_first=0 to score every slice).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Also write metrics/ and summary.{csv,json,md} there.",
+)
+@click.pass_obj
+def eval_command(state: CliState, pred_dir: Path, gt_source: str, **kw: Any) -> None:
+    """Score the NIfTI maps in PRED_DIR (one <case_id>.nii.gz per case, in the image's grid) against GT_DIR.
+
+    A case without a map counts as all-zero. Slices 15..D-15 are scored, as in `wsad run`.
+    """
+    from wsad_core.config import EvaluationConfig
+    from wsad_core.context import BuildContext
+    from wsad_core.data import PreprocessConfig, open_dataset
+    from wsad_core.overrides import apply_overrides
+    from wsad_core.pipeline import evaluate_prediction_dir
+    from wsad_core.pipeline.plan import PipelinePlan, plan_evaluation
+    from wsad_core.results import RunDirectory, summarise, write_case_rows, write_summary
+
+    raw: dict[str, Any] = {"evaluation": {"threshold_rules": list(kw["threshold_rules"] or ("fixed:0.5", "test-best"))}}
+    if kw["protocols"]:
+        raw["evaluation"]["protocols"] = list(kw["protocols"])
+    raw = apply_overrides(raw, kw["assignments"])
+    try:
+        evaluation_config = EvaluationConfig.model_validate(raw.get("evaluation", {}))
+        preprocess = PreprocessConfig.model_validate(raw.get("preprocess", {}))
+    except ValidationError as error:
+        raise ConfigError(f"invalid evaluation settings: {error.errors()[0]['msg']}") from None
+    evaluators, rules = plan_evaluation(evaluation_config, state.host)
+    plan = PipelinePlan(None, None, None, evaluators, rules)
+    index = open_dataset(
+        gt_source, state.host, adapter=kw["adapter"], options=raw.get("data", {}).get("adapter_options")
+    )
+    work = kw["out_dir"] or Path(".")
+
+    def make_context(stage: object, key: str | None = None) -> BuildContext:
+        return BuildContext(work_dir=work, logger=logging.getLogger(f"wsad.evaluator.{getattr(stage, 'name', '')}"))
+
+    evaluation, missing = evaluate_prediction_dir(
+        pred_dir,
+        index,
+        modalities=tuple(kw["modalities"] or ("flair",)),
+        preprocess=preprocess,
+        plan=plan,
+        host=state.host,
+        kind=kw["kind"],
+        progress=state.progress(),
+        make_context=make_context,
+    )
+    columns = {"dataset": index.name, "predictions": str(pred_dir), "output_kind": kw["kind"]}
+    rows = evaluation.rows["test"]
+    summary = [{"target": "test", **columns, **entry} for entry in summarise(rows)]
+    from rich.console import Console
+
+    Console().print(summary_table(summary, title=f"{pred_dir} vs {index.name} — metrics in %"))
+    if missing:
+        click.echo(f"{len(missing)} case(s) without a map counted as all-zero: {', '.join(missing)}", err=True)
+    if kw["out_dir"] is not None:
+        rundir = RunDirectory.open(kw["out_dir"], config_fingerprint="eval", resume=True)
+        write_case_rows(rows, rundir, columns=columns)
+        labels = {e.name: e.spec.label or e.spec.summary for e in plan.evaluators}  # type: ignore[attr-defined]
+        header = {
+            "predictions": str(pred_dir),
+            "ground truth": f"{index.name} at {index.root}",
+            "thresholds": "; ".join(f"{r} = {t}" for r, t in evaluation.thresholds.items()),
+            **{f"note {i}": f"NOTE: {n}" for i, n in enumerate(evaluation.notes, 1)},
+        }
+        write_summary(summary, rundir, header=header, labels=labels)
+        click.echo(f"written to {rundir.root}")

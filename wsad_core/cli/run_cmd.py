@@ -1,0 +1,191 @@
+"""``wsad run``: one pipeline on one dataset, evaluated and written to a results directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from wsad_core.cli._state import CliState
+from wsad_core.cli._tables import print_run_summary
+from wsad_core.errors import ConfigError
+from wsad_core.overrides import apply_overrides, load_config_file
+
+__all__ = ["build_run_config", "run"]
+
+
+def _pydantic_problems(error: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(config)'}: {e['msg']}" for e in error.errors())
+
+
+def build_run_config(
+    *,
+    config_file: Path | None,
+    stages: dict[str, str | None],
+    flags: dict[str, Any],
+    assignments: tuple[str, ...],
+) -> Any:
+    """Defaults < config file < command-line flags < ``-o`` assignments, validated.
+
+    Raises:
+        ConfigError: naming every invalid field.
+    """
+    from wsad_core.config import RunConfig
+
+    raw: dict[str, Any] = load_config_file(config_file) if config_file else {}
+    pipeline = raw.setdefault("pipeline", {})
+    for role, name in stages.items():
+        if name is not None:
+            previous = pipeline.get(role) or {}
+            same = isinstance(previous, dict) and previous.get("name") == name
+            pipeline[role] = {"name": name, "options": previous.get("options", {}) if same else {}}
+    for path, value in flags.items():
+        if value is None or value == ():
+            continue
+        node = raw
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    raw = apply_overrides(raw, assignments)
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(
+            f"invalid run configuration: {_pydantic_problems(error)}", hint="see `wsad run --help`"
+        ) from None
+
+
+@click.command()
+@click.option(
+    "--generator", metavar="NAME", help="Pseudo-mask generator: image-level labels → masks (e.g. zscore, ddpt)."
+)
+@click.option("--refiner", metavar="NAME", help="Optional refiner of the pseudo-masks (e.g. medsam).")
+@click.option(
+    "--segmenter",
+    metavar="NAME",
+    help="Segmenter trained on the pseudo-masks, or an unsupervised one used alone (e.g. unet, rasalore). "
+    "Without it the pseudo-masks' soft maps are evaluated.",
+)
+@click.option(
+    "--data",
+    "source",
+    metavar="PATH|demo",
+    help="Dataset folder, or 'demo' for the embedded synthetic dataset (default).",
+)
+@click.option(
+    "--adapter",
+    metavar="NAME",
+    help="Dataset adapter (brats, brats-demo, msd-brain, folder, ...); detected from the folder when omitted.",
+)
+@click.option(
+    "--modality",
+    "modalities",
+    multiple=True,
+    metavar="NAME",
+    help="Input modality, repeatable for several channels: flair, t1, t1ce, t2 (default flair).",
+)
+@click.option(
+    "--protocol",
+    "protocols",
+    multiple=True,
+    metavar="NAME",
+    help="Evaluation protocol, repeatable (default: per-slice, pooled, per-volume, slice-detection).",
+)
+@click.option(
+    "--threshold",
+    "threshold_rules",
+    multiple=True,
+    metavar="RULE",
+    help="Threshold rule, repeatable: fixed[:T], val-best, test-best (a labelled upper bound). "
+    "Default: fixed:0.5, val-best, test-best.",
+)
+@click.option(
+    "-c",
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Run configuration file (YAML, JSON or TOML); flags and -o override it.",
+)
+@click.option(
+    "-o",
+    "--option",
+    "assignments",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set an option, repeatable: generator.X, refiner.X, segmenter.X (plugin options), dataset.X "
+    "(adapter options), evaluator.PROTOCOL.X, or a config path like data.preprocess.size=128.",
+)
+@click.option("--device", help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N. [default: auto]")
+@click.option("--seed", type=int, help="Seed of the methods' random streams. [default: 42]")
+@click.option("--deterministic", is_flag=True, default=None, help="Force deterministic torch algorithms.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Run directory. [default: runs/<timestamp>-<pipeline>]",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --out, skipping finished stages and epochs.")
+@click.option("--max-cases", type=int, help="Use only the first N cases (sorted by id): quick trials only.")
+@click.option("--overlays", type=int, help="Number of PNG overlays of test slices. [default: 8]")
+@click.option("--no-maps", is_flag=True, default=None, help="Do not write the predicted maps as NIfTI.")
+@click.option(
+    "--plugin-file",
+    "plugin_files",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Register an unpackaged plugin module (a .py file with @hookimpl functions), repeatable.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the resolved configuration and plan, run nothing.")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.pass_obj
+def run(state: CliState, **kw: Any) -> None:
+    """Run a weakly supervised pipeline end to end and write its results directory.
+
+    \b
+    Examples:
+      wsad run --generator zscore --segmenter unet
+      wsad run --generator ddpt --segmenter rasalore --data ../shared/data/brats2018_demo \\
+               -o generator.weights=ViT-B-32.pt
+      wsad run --generator zscore --segmenter unet -o segmenter.epochs=2 --max-cases 4 --out runs/quick
+    """
+    import yaml
+
+    from wsad_core.pipeline import plan_pipeline, run_pipeline
+
+    state.load_plugin_files(kw["plugin_files"])
+    config = build_run_config(
+        config_file=kw["config_file"],
+        stages={"generator": kw["generator"], "refiner": kw["refiner"], "segmenter": kw["segmenter"]},
+        flags={
+            "data.source": kw["source"],
+            "data.adapter": kw["adapter"],
+            "data.modalities": kw["modalities"] or None,
+            "data.max_cases": kw["max_cases"],
+            "evaluation.protocols": kw["protocols"] or None,
+            "evaluation.threshold_rules": kw["threshold_rules"] or None,
+            "device": kw["device"],
+            "seed": kw["seed"],
+            "deterministic": kw["deterministic"],
+            "output.out_dir": str(kw["out_dir"]) if kw["out_dir"] else None,
+            "output.overlays": kw["overlays"],
+            "output.save_maps": False if kw["no_maps"] else None,
+        },
+        assignments=kw["assignments"],
+    )
+    if kw["resume"] and config.output.out_dir is None:
+        raise ConfigError("--resume needs --out DIR naming the run to continue")
+    if kw["dry_run"]:
+        plan = plan_pipeline(config, state.host)
+        click.echo(
+            yaml.safe_dump(
+                {"config": config.model_dump(mode="json"), "resolved": plan.describe()},
+                sort_keys=False,
+                allow_unicode=True,
+            )
+        )
+        return
+    outcome = run_pipeline(config, state.host, resume=kw["resume"], progress=state.progress(not kw["no_progress"]))
+    print_run_summary(outcome)
