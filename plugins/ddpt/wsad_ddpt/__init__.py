@@ -1,0 +1,1 @@
+"""wsad-ddpt: see README.md for the method and its status."""

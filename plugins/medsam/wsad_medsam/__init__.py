@@ -1,0 +1,1 @@
+"""wsad-medsam: see README.md for the method and its status."""

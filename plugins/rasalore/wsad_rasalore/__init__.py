@@ -1,0 +1,1 @@
+"""wsad-rasalore: see README.md for the method and its status."""
