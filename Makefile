@@ -1,0 +1,37 @@
+# Two entry points (see README): `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.wsad-installed
+PLUGINS := plugins/baselines plugins/ddpt plugins/medsam plugins/rasalore
+
+.PHONY: setup demo test test-all lint bench clean
+
+# torch and torchvision are pinned first: this pair comes from the machine's local wheel store
+# (shared/docs/environment.md §2); pyproject files keep lower bounds only.
+$(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install --quiet -e ".[dev]" $(addprefix -e ,$(PLUGINS))
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup  ## full pipeline on the embedded synthetic dataset; results in runs/<timestamp>-...
+	$(BIN)/wsad run --generator zscore --segmenter unet --data demo
+
+test: setup  ## the CI test suite (excludes tests marked slow)
+	$(BIN)/python -m pytest -m "not slow"
+
+test-all: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: setup
+	$(BIN)/python benchmarks/bench_metrics.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
