@@ -13,6 +13,7 @@ traceback only with ``-v``::
     ├── ContractError               a plugin's output, or a pairing of plugins, breaks the IO contract
     ├── DataError                   a missing, corrupt or inconsistent input file
     ├── WeightsNotFoundError        pretrained weights are not available locally
+    ├── NonFiniteLossError          training diverged (NaN or infinite loss)
     └── RunDirectoryError           the output directory cannot be used (exists, other config)
 """
 
@@ -22,6 +23,7 @@ __all__ = [
     "ConfigError",
     "ContractError",
     "DataError",
+    "NonFiniteLossError",
     "PluginConflictError",
     "PluginError",
     "PluginLoadError",
@@ -79,6 +81,10 @@ class DataError(WsadError):
 
 class WeightsNotFoundError(WsadError):
     """Pretrained weights a plugin needs are not available on this machine."""
+
+
+class NonFiniteLossError(WsadError):
+    """The training loss became NaN or infinite (usually a learning rate that is too high)."""
 
 
 class RunDirectoryError(WsadError):

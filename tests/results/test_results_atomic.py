@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from wsad_core._atomic import TEMP_SUFFIX, remove_stale_temps
 from wsad_core.results import atomic_save_npz, atomic_torch_save, atomic_write_bytes, atomic_write_text, atomic_writer
-from wsad_core.results._atomic import TEMP_SUFFIX, remove_stale_temps
 
 
 def _temps(directory: Path) -> list[Path]:

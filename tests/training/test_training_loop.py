@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from wsad_core.context import BuildContext
-from wsad_core.errors import ConfigError, ContractError
+from wsad_core.errors import ConfigError, ContractError, WsadError
 from wsad_core.training import NonFiniteLossError, read_checkpoint, train
 
 
@@ -149,7 +149,7 @@ def test_non_finite_loss_names_epoch_and_step(toy, tmp_path):
 
     with pytest.raises(NonFiniteLossError, match=r"epoch 2/4, step 3") as caught:
         _train(toy, tmp_path, model, optimizer, epochs=4, loss_fn=exploding)
-    assert isinstance(caught.value, ConfigError)
+    assert isinstance(caught.value, WsadError)
     assert "learning rate" in caught.value.hint
 
 

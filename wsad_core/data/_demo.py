@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wsad_core._atomic import atomic_write_text
 from wsad_core.data._anatomy import MNI_SOURCE, mni_tissues
 from wsad_core.data.synthetic import render_case
 from wsad_core.errors import DataError
@@ -44,9 +45,7 @@ def _manifest(resolution: int, seed: int) -> dict[str, object]:
 
 
 def _write_json_atomic(path: Path, payload: dict[str, object]) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}")
-    temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(temporary, path)
+    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
 def _claim(root: Path, resolution: int, seed: int) -> None:

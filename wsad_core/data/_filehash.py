@@ -8,10 +8,9 @@ so concurrent runs never see half an entry and never need a lock.
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 from pathlib import Path
 
+from wsad_core._atomic import atomic_write_text
 from wsad_core.errors import DataError
 
 __all__ = ["FileHasher"]
@@ -74,9 +73,7 @@ class FileHasher:
     def _write(entry: Path, digest: str) -> None:
         try:
             entry.parent.mkdir(parents=True, exist_ok=True)
-            temporary = entry.with_name(f".{entry.name}.{os.getpid()}.{uuid.uuid4().hex}")
-            temporary.write_text(digest)
-            os.replace(temporary, entry)
+            atomic_write_text(entry, digest)
         except OSError:
             # A read-only or full cache only costs re-hashing next time.
             return

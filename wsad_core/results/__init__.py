@@ -16,7 +16,7 @@ Every file is written atomically (temporary sibling, fsync, ``os.replace``).
 
 from __future__ import annotations
 
-from wsad_core.results._atomic import (
+from wsad_core._atomic import (
     atomic_save_npz,
     atomic_torch_save,
     atomic_write_bytes,

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from wsad_core.results._atomic import atomic_write_text
+from wsad_core._atomic import atomic_write_text
 
 __all__ = ["fingerprint", "read_json", "to_plain", "utc_now", "write_json", "write_yaml"]
 

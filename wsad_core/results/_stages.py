@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from wsad_core._atomic import atomic_save_npz, atomic_write_text
 from wsad_core.errors import RunDirectoryError
 from wsad_core.results import _layout as layout
-from wsad_core.results._atomic import atomic_save_npz, atomic_write_text
 from wsad_core.results._serial import read_json, utc_now, write_json
 
 __all__ = ["StagesMixin"]

@@ -16,8 +16,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from wsad_core._atomic import atomic_write_bytes
 from wsad_core.errors import ContractError, DataError
-from wsad_core.results._atomic import atomic_write_bytes
 
 __all__ = ["read_map_volume", "write_map_volume"]
 

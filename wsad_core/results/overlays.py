@@ -16,8 +16,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from wsad_core._atomic import atomic_write_bytes
 from wsad_core.errors import ContractError
-from wsad_core.results._atomic import atomic_write_bytes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -25,10 +25,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from wsad_core._atomic import remove_stale_temps
 from wsad_core._version import __version__
 from wsad_core.errors import RunDirectoryError
 from wsad_core.results import _layout as layout
-from wsad_core.results._atomic import remove_stale_temps
 from wsad_core.results._serial import fingerprint, read_json, to_plain, utc_now, write_json, write_yaml
 from wsad_core.results._stages import StagesMixin
 

@@ -18,9 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from wsad_core._atomic import atomic_write_text, atomic_writer
 from wsad_core.errors import DataError
 from wsad_core.results import _layout as layout
-from wsad_core.results._atomic import atomic_write_text, atomic_writer
 from wsad_core.results._markdown import render_summary
 from wsad_core.results._serial import read_json, to_plain, write_json
 from wsad_core.types import MetricRow

@@ -7,6 +7,8 @@ best-validation model selection and a progress bar.
 
 from __future__ import annotations
 
+from wsad_core.device import autocast
+from wsad_core.errors import NonFiniteLossError
 from wsad_core.training._rng import derive_seed, epoch_generator
 from wsad_core.training.augment import (
     AugmentConfig,
@@ -28,7 +30,7 @@ from wsad_core.training.checkpoints import (
     save_weights,
 )
 from wsad_core.training.history import Selection, TrainingHistory
-from wsad_core.training.loop import CHECKPOINT_FORMAT, NonFiniteLossError, train
+from wsad_core.training.loop import CHECKPOINT_FORMAT, train
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -38,6 +40,7 @@ __all__ = [
     "Selection",
     "TrainingHistory",
     "augment_pairs",
+    "autocast",
     "derive_seed",
     "epoch_generator",
     "load_weights",

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wsad_core._atomic import atomic_torch_save
 from wsad_core.errors import ContractError, DataError
-from wsad_core.results._atomic import atomic_torch_save
 
 if TYPE_CHECKING:
     import torch

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
+from wsad_core._atomic import remove_stale_temps
 from wsad_core.device import autocast
-from wsad_core.errors import ConfigError, ContractError, DataError
-from wsad_core.results._atomic import remove_stale_temps
+from wsad_core.errors import ConfigError, ContractError, DataError, NonFiniteLossError
 from wsad_core.training._rng import capture_rng_state, epoch_generator, restore_rng_state
 from wsad_core.training.checkpoints import load_weights, read_checkpoint, save_checkpoint, save_weights
 from wsad_core.training.history import Selection, TrainingHistory
@@ -42,10 +42,6 @@ __all__ = ["CHECKPOINT_FORMAT", "NonFiniteLossError", "train"]
 Batch = TypeVar("Batch")
 CHECKPOINT_FORMAT = "wsad-training/1"
 _LAST, _BEST = "last.pt", "best.pt"
-
-
-class NonFiniteLossError(ConfigError):
-    """The training loss became NaN or infinite (usually a learning rate that is too high)."""
 
 
 def train(

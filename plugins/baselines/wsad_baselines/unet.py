@@ -21,8 +21,7 @@ from wsad_baselines._unet_data import EpochBatches, TrainingSlices, segmentation
 from wsad_baselines.config import UNetOptions
 from wsad_baselines.torch_model import ReferenceUNet
 from wsad_core import ConfigError, ContractError, DataError, ScoreMaps
-from wsad_core.device import autocast
-from wsad_core.training import AugmentConfig, derive_seed, load_weights, read_checkpoint, save_weights, train
+from wsad_core.training import AugmentConfig, autocast, derive_seed, load_weights, read_checkpoint, save_weights, train
 
 if TYPE_CHECKING:
     from wsad_core import BuildContext, MaskSet, SliceSet
