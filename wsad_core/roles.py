@@ -77,7 +77,12 @@ class Segmenter(Protocol):
         """
 
     def predict(self, slices: SliceSet) -> ScoreMaps:
-        """Anomaly maps for ``slices`` (labels hidden), in their order and frame."""
+        """Anomaly maps for ``slices`` (labels hidden), in their order and frame.
+
+        Segmenters whose spec sets ``prompted_by_pseudo_masks`` are called as
+        ``predict(slices, pseudo_masks=masks)`` with the generator's (and refiner's) masks
+        of the same slices.
+        """
 
 
 @dataclass(frozen=True, slots=True, eq=False)

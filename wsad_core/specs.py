@@ -164,10 +164,14 @@ class SegmenterSpec(PluginSpec):
     Attributes:
         needs_pseudo_masks: ``True`` for segmenters trained on pseudo-masks (a generator
             is then required); ``False`` for unsupervised ones trained on healthy slices.
+        prompted_by_pseudo_masks: ``True`` for segmenters that also need the generator's
+            masks of the slices they predict (e.g. MedSAM prompted with pseudo-mask boxes):
+            the core then calls ``predict(slices, pseudo_masks=...)``.
     """
 
     role: ClassVar[Role] = "segmenter"
     needs_pseudo_masks: bool = True
+    prompted_by_pseudo_masks: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -171,11 +171,14 @@ class MaskSet:
         soft: ``(N, H, W)`` float32 in ``[0, 1]`` (a generator's normalised map).
         masks: ``(N, H, W)`` bool, the binary pseudo-mask a segmenter trains on.
         source: provenance, e.g. ``"zscore"`` or ``"ddpt+medsam"``.
+        upstream: for refined masks, the generator's masks of the same slices (RASALoRE
+            trains on both: the DDPT mask and its MedSAM refinement); ``None`` otherwise.
     """
 
     soft: np.ndarray
     masks: np.ndarray
     source: str = ""
+    upstream: MaskSet | None = None
 
     def __post_init__(self) -> None:
         record = f"MaskSet({self.source or 'unnamed'})"
@@ -191,14 +194,21 @@ class MaskSet:
         if self.soft.size:
             low, high = float(self.soft.min()), float(self.soft.max())
             _require(low >= 0.0 and high <= 1.0, record, f"soft must lie in [0, 1], got [{low:.4g}, {high:.4g}]")
+        if self.upstream is not None:
+            _require(
+                self.upstream.soft.shape == self.soft.shape,
+                record,
+                f"upstream masks have shape {self.upstream.soft.shape}, expected {self.soft.shape}",
+            )
 
     def __len__(self) -> int:
         return int(self.soft.shape[0])
 
     def select(self, index: Index) -> MaskSet:
-        """The masks at ``index``."""
+        """The masks at ``index`` (and the same slices of ``upstream``)."""
         index = _as_index(index)
-        return MaskSet(self.soft[index], self.masks[index], self.source)
+        upstream = self.upstream.select(index) if self.upstream is not None else None
+        return MaskSet(self.soft[index], self.masks[index], self.source, upstream)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -124,7 +124,12 @@ def plan_pipeline(config: RunConfig, host: PluginHost) -> PipelinePlan:
                 f"segmenter {segmenter.name!r} trains on pseudo-masks but no generator is given",
                 hint="add --generator NAME (see `wsad plugins`)",
             )
-        if not segmenter_spec.needs_pseudo_masks and generator is not None:
+        if segmenter_spec.prompted_by_pseudo_masks and generator is None:
+            raise ContractError(
+                f"segmenter {segmenter.name!r} is prompted with pseudo-masks but no generator is given",
+                hint="add --generator NAME (see `wsad plugins`)",
+            )
+        if not segmenter_spec.needs_pseudo_masks and not segmenter_spec.prompted_by_pseudo_masks and generator:
             raise ContractError(
                 f"segmenter {segmenter.name!r} is unsupervised and would ignore generator {generator.name!r}",
                 hint="drop --generator, or choose a segmenter that trains on pseudo-masks",

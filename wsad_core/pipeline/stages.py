@@ -11,6 +11,7 @@ says they contain no lesion.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,7 +68,8 @@ def _mask_targets(plan: PipelinePlan, data: RunData, overlay_positions: list[int
     test_hidden = data.test.slices.with_labels_hidden()
     if overlay_positions:
         targets["overlay"] = test_hidden.select(overlay_positions)
-    if plan.segmenter is None:  # the masks' soft maps are the run's final maps
+    prompted = plan.segmenter is not None and plan.segmenter.spec.prompted_by_pseudo_masks  # type: ignore[attr-defined]
+    if plan.segmenter is None or prompted:  # the masks are the final maps, or prompt the segmenter
         targets["final_test"] = test_hidden
         if data.validation is not None:
             targets["final_validation"] = data.validation.slices.with_labels_hidden()
@@ -79,7 +81,10 @@ def _expand(view: SliceSet | None, anomalous: MaskSet | None, source: str) -> Ma
     if view is None:
         return None
     shape = (len(view), *view.spatial_shape)
-    full = MaskSet(np.zeros(shape, np.float32), np.zeros(shape, bool), source)
+    upstream = None
+    if anomalous is not None and anomalous.upstream is not None:
+        upstream = _expand(view, anomalous.upstream, anomalous.upstream.source)
+    full = MaskSet(np.zeros(shape, np.float32), np.zeros(shape, bool), source, upstream)
     if anomalous is not None:
         positions = view.where_label(Label.ANOMALOUS)
         full.soft[positions] = anomalous.soft
@@ -145,6 +150,7 @@ def run_stages(
         if stage is None:
             continue
         key, source = stage.key(key, target_sizes), "+".join(filter(None, (source, stage.name)))
+        previous = masks
         if rundir.stage_done(stage.role, key):
             arrays, meta = rundir.load_stage(stage.role, key)
             masks = {n: MaskSet(arrays[f"{n}_soft"], arrays[f"{n}_masks"].astype(bool), source) for n in targets}
@@ -155,6 +161,8 @@ def run_stages(
             meta = _plugin_meta(obj, stage)
             arrays = {f"{n}_{part}": getattr(m, part) for n, m in masks.items() for part in ("soft", "masks")}
             rundir.save_stage(stage.role, key, arrays, meta)
+        if stage.role == "refiner":  # keep the generator's masks beside their refinement
+            masks = {n: dataclasses.replace(m, source=source, upstream=previous[n]) for n, m in masks.items()}
         _absorb(stage, outputs, meta)
 
     if masks:
@@ -181,9 +189,10 @@ def run_stages(
             validation=data.validation_view,
             validation_masks=outputs.validation_masks if pseudo is not None else None,
         )
-        arrays = {"test": _predict(obj, stage, data.test.slices.with_labels_hidden())}
+        arrays = {"test": _predict(obj, stage, data.test.slices.with_labels_hidden(), masks.get("final_test"))}
         if data.validation is not None:
-            arrays["validation"] = _predict(obj, stage, data.validation.slices.with_labels_hidden())
+            hidden = data.validation.slices.with_labels_hidden()
+            arrays["validation"] = _predict(obj, stage, hidden, masks.get("final_validation"))
         meta = _plugin_meta(obj, stage, kind=stage.spec.io.output_kind)
         rundir.save_stage("segmenter", key, arrays, meta)
     _absorb(stage, outputs, meta)
@@ -193,8 +202,9 @@ def run_stages(
     return outputs
 
 
-def _predict(obj: Any, stage: PlannedStage, slices: SliceSet) -> np.ndarray:
-    maps = obj.predict(slices)
+def _predict(obj: Any, stage: PlannedStage, slices: SliceSet, masks: MaskSet | None) -> np.ndarray:
+    prompted = stage.spec.prompted_by_pseudo_masks  # type: ignore[attr-defined]
+    maps = obj.predict(slices, pseudo_masks=masks) if prompted else obj.predict(slices)
     if not isinstance(maps, ScoreMaps) or maps.scores.shape != (len(slices), *slices.spatial_shape):
         got = getattr(getattr(maps, "scores", None), "shape", type(maps).__name__)
         raise ContractError(
