@@ -19,6 +19,7 @@ from wsad_core.pipeline.evaluate import evaluate_maps, evaluate_pseudo_masks
 from wsad_core.pipeline.outputs import write_maps, write_overlays, write_tables
 from wsad_core.pipeline.plan import PipelinePlan, PlannedStage, plan_pipeline
 from wsad_core.pipeline.stages import StageOutputs, run_stages
+from wsad_core.pipeline.storage import RunStages, SharedStages, StageStorage
 from wsad_core.results import RunDirectory, capture_environment, choose_overlay_slices
 from wsad_core.types import RunInfo, RunOutcome
 
@@ -62,6 +63,7 @@ def run_pipeline(
     *,
     resume: bool = False,
     progress: ProgressReporter | None = None,
+    shared_stages: Path | None = None,
 ) -> RunOutcome:
     """Run ``config`` end to end and write its results directory.
 
@@ -70,6 +72,8 @@ def run_pipeline(
         host: the loaded plugins.
         resume: continue the run in ``config.output.out_dir``, reusing finished stages.
         progress: progress bars; silent by default.
+        shared_stages: a stage store shared with other runs (a benchmark's), instead of
+            the run directory's own ``stages/``.
 
     Raises:
         WsadError: for bad configuration, data or plugin output (the run is marked failed).
@@ -87,7 +91,8 @@ def run_pipeline(
         rundir.mark("running")
         host.run_started(info)
         try:
-            summary = _execute(config, plan, host, rundir, device, progress)
+            store = SharedStages(shared_stages) if shared_stages is not None else RunStages(rundir)
+            summary = _execute(config, plan, host, rundir, store, device, progress)
         except BaseException as error:
             interrupted = isinstance(error, KeyboardInterrupt)
             message = "interrupted" if interrupted else f"{type(error).__name__}: {error}"
@@ -103,7 +108,7 @@ def run_pipeline(
 
 
 def _context_factory(
-    config: RunConfig, rundir: RunDirectory, device: str, progress: ProgressReporter
+    config: RunConfig, store: StageStorage, device: str, progress: ProgressReporter
 ) -> Callable[[PlannedStage, str | None], BuildContext]:
     def make(stage: PlannedStage, key: str | None = None) -> BuildContext:
         # Keyed work dirs are emptied when the stage's configuration changes, so a plugin
@@ -111,7 +116,7 @@ def _context_factory(
         return BuildContext(
             device=device,
             seed=config.seed,
-            work_dir=rundir.work_dir(stage.role, key),
+            work_dir=store.work_dir(stage.role, key),
             amp=device.startswith("cuda"),
             deterministic=config.deterministic,
             progress=progress,
@@ -126,6 +131,7 @@ def _execute(
     plan: PipelinePlan,
     host: PluginHost,
     rundir: RunDirectory,
+    store: StageStorage,
     device: str,
     progress: ProgressReporter,
 ) -> list[dict[str, Any]]:
@@ -134,7 +140,7 @@ def _execute(
     data = load_run_data(config.data, host, progress)
     rundir.write_split(data.split.to_dict())
     positions = choose_overlay_slices(list(data.test.slices.case_ids), data.test.lesion_pixels, config.output.overlays)
-    make_context = _context_factory(config, rundir, device, progress)
+    make_context = _context_factory(config, store, device, progress)
     base_key = hashlib.sha256(
         json.dumps(
             {
@@ -146,7 +152,7 @@ def _execute(
             sort_keys=True,
         ).encode()
     ).hexdigest()
-    outputs = run_stages(plan, data, host, rundir, make_context, base_key=base_key, overlay_positions=positions)
+    outputs = run_stages(plan, data, host, store, make_context, base_key=base_key, overlay_positions=positions)
     assert outputs.test_maps is not None
     evaluation, test_native = evaluate_maps(
         plan,

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from wsad_core.context import BuildContext
     from wsad_core.pipeline.data_stage import RunData
     from wsad_core.pipeline.plan import PipelinePlan, PlannedStage
+    from wsad_core.pipeline.storage import StageStorage
     from wsad_core.plugins import PluginHost
-    from wsad_core.results.rundir import RunDirectory
     from wsad_core.types import SliceSet
 
 __all__ = ["StageOutputs", "run_stages"]
@@ -134,13 +134,18 @@ def run_stages(
     plan: PipelinePlan,
     data: RunData,
     host: PluginHost,
-    rundir: RunDirectory,
+    store: StageStorage,
     make_context: ContextFactory,
     *,
     base_key: str,
     overlay_positions: list[int],
 ) -> StageOutputs:
-    """Execute (or load from ``rundir``) every stage of ``plan`` on ``data``."""
+    """Execute (or load from ``store``) every stage of ``plan`` on ``data``.
+
+    Each stage has a *fit key* (plugin, version, options, upstream fit keys: what its
+    trained state depends on, which names its work directory) and an *output key* (the fit
+    key plus the slice sets it produced masks for).
+    """
     outputs = StageOutputs()
     targets = _mask_targets(plan, data, overlay_positions)
     masks: dict[str, MaskSet] = {}
@@ -149,18 +154,19 @@ def run_stages(
     for stage in (plan.generator, plan.refiner):
         if stage is None:
             continue
-        key, source = stage.key(key, target_sizes), "+".join(filter(None, (source, stage.name)))
+        key, source = stage.key(key), "+".join(filter(None, (source, stage.name)))
+        output_key = stage.key(key, target_sizes)
         previous = masks
-        if rundir.stage_done(stage.role, key):
-            arrays, meta = rundir.load_stage(stage.role, key)
+        if store.done(stage.role, output_key):
+            arrays, meta = store.load(stage.role, output_key)
             masks = {n: MaskSet(arrays[f"{n}_soft"], arrays[f"{n}_masks"].astype(bool), source) for n in targets}
-            log.info("%s %s: loaded from %s", stage.role, stage.name, rundir.stage_dir(stage.role))
+            log.info("%s %s: loaded from %s", stage.role, stage.name, store.location(stage.role, output_key))
         else:
             obj = host.create(stage.role, stage.name, stage.options, make_context(stage, key))
             masks = _run_mask_stage(stage, obj, targets, masks, data)
             meta = _plugin_meta(obj, stage)
             arrays = {f"{n}_{part}": getattr(m, part) for n, m in masks.items() for part in ("soft", "masks")}
-            rundir.save_stage(stage.role, key, arrays, meta)
+            store.save(stage.role, output_key, arrays, meta)
         if stage.role == "refiner":  # keep the generator's masks beside their refinement
             masks = {n: dataclasses.replace(m, source=source, upstream=previous[n]) for n, m in masks.items()}
         _absorb(stage, outputs, meta)
@@ -177,9 +183,9 @@ def run_stages(
 
     stage = plan.segmenter
     key = stage.key(key)
-    if rundir.stage_done("segmenter", key):
-        arrays, meta = rundir.load_stage("segmenter", key)
-        log.info("segmenter %s: loaded from %s", stage.name, rundir.stage_dir("segmenter"))
+    if store.done("segmenter", key):
+        arrays, meta = store.load("segmenter", key)
+        log.info("segmenter %s: loaded from %s", stage.name, store.location("segmenter", key))
     else:
         obj = host.create("segmenter", stage.name, stage.options, make_context(stage, key))
         pseudo = outputs.train_masks if stage.spec.needs_pseudo_masks else None  # type: ignore[attr-defined]
@@ -194,7 +200,7 @@ def run_stages(
             hidden = data.validation.slices.with_labels_hidden()
             arrays["validation"] = _predict(obj, stage, hidden, masks.get("final_validation"))
         meta = _plugin_meta(obj, stage, kind=stage.spec.io.output_kind)
-        rundir.save_stage("segmenter", key, arrays, meta)
+        store.save("segmenter", key, arrays, meta)
     _absorb(stage, outputs, meta)
     outputs.test_maps = ScoreMaps(arrays["test"], meta["kind"])
     if "validation" in arrays:

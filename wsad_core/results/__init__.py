@@ -24,6 +24,7 @@ from wsad_core._atomic import (
     atomic_writer,
 )
 from wsad_core.results._markdown import is_upper_bound
+from wsad_core.results._stages import StageStore
 from wsad_core.results.environment import capture_environment
 from wsad_core.results.nifti import read_map_volume, write_map_volume
 from wsad_core.results.overlays import choose_overlay_slices, radiological_view, save_overlay
@@ -32,6 +33,7 @@ from wsad_core.results.tables import read_case_rows, read_summary, summarise, wr
 
 __all__ = [
     "RunDirectory",
+    "StageStore",
     "RunStatus",
     "atomic_save_npz",
     "atomic_torch_save",

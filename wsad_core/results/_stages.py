@@ -22,7 +22,7 @@ from wsad_core.errors import RunDirectoryError
 from wsad_core.results import _layout as layout
 from wsad_core.results._serial import read_json, utc_now, write_json
 
-__all__ = ["StagesMixin"]
+__all__ = ["StageStore", "StagesMixin"]
 
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _WORK_KEY = ".wsad-key"
@@ -127,3 +127,11 @@ class StagesMixin:
                 hint=f"delete {directory} and resume to compute it again",
             ) from error
         return arrays, meta
+
+
+class StageStore(StagesMixin):
+    """Stage outputs under ``<root>/stages/`` without a run around them (a benchmark's shared store)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
