@@ -17,6 +17,7 @@ from rich.logging import RichHandler
 
 from wsad_core._version import __version__
 from wsad_core.cli._state import CliState
+from wsad_core.cli.bench_cmd import bench
 from wsad_core.cli.data_cmd import data
 from wsad_core.cli.eval_cmd import eval_command
 from wsad_core.cli.plugins_cmd import plugins
@@ -51,6 +52,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 
 cli.add_command(run)
+cli.add_command(bench)
 cli.add_command(plugins)
 cli.add_command(data)
 cli.add_command(eval_command)

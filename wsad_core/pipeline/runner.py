@@ -72,8 +72,8 @@ def run_pipeline(
         host: the loaded plugins.
         resume: continue the run in ``config.output.out_dir``, reusing finished stages.
         progress: progress bars; silent by default.
-        shared_stages: a stage store shared with other runs (a benchmark's), instead of
-            the run directory's own ``stages/``.
+        shared_stages: a directory whose ``stages/`` is shared with other runs (a
+            benchmark's), instead of the run directory's own ``stages/``.
 
     Raises:
         WsadError: for bad configuration, data or plugin output (the run is marked failed).

@@ -1,0 +1,1 @@
+"""A template wsad plugin: copy this package, rename it, and replace the method."""

@@ -1,0 +1,121 @@
+"""The benchmark configuration: datasets × pipelines × seeds, evaluated alike."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from wsad_core.config import DataConfig, EvaluationConfig, PipelineConfig, StageConfig
+from wsad_core.errors import ConfigError
+from wsad_core.overrides import load_config_file
+
+__all__ = ["BenchConfig", "BenchDataset", "BenchPipeline", "ExecutorConfig", "load_bench_config"]
+
+_FORBID = ConfigDict(extra="forbid", frozen=True)
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]*$")
+
+
+class BenchDataset(DataConfig):
+    """A dataset of the benchmark (a :class:`DataConfig` with a name)."""
+
+    model_config = _FORBID
+
+    name: str = Field(description="Short name used in tables, e.g. 'brats2018-demo'.")
+    paper_dataset: str | None = Field(
+        None, description="Paper column shown beside this dataset (BraTS20, BraTS21, BraTS23 or MSD)."
+    )
+
+
+class BenchPipeline(BaseModel):
+    """One row of the table: a pipeline, or a published number wsad cannot run."""
+
+    model_config = _FORBID
+
+    label: str = Field(description="Row label, e.g. 'RASALoRE' or 'MedSAM + DDPT (box)'.")
+    generator: StageConfig | None = Field(None, description="Pseudo-mask generator.")
+    refiner: StageConfig | None = Field(None, description="Refiner of the pseudo-masks.")
+    segmenter: StageConfig | None = Field(None, description="Segmenter.")
+    paper_row: str | None = Field(
+        None, description="Method name in the paper's Table 1 for the reference column (default: the label)."
+    )
+    reference_only: bool = Field(
+        False, description="Only the paper's number: the method is not implemented in wsad (the row says so)."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> BenchPipeline:
+        if not _LABEL.match(self.label):
+            raise ValueError(f"label {self.label!r}: use letters, digits, spaces and ._()+-")
+        has_stage = any(s is not None for s in (self.generator, self.refiner, self.segmenter))
+        if self.reference_only and has_stage:
+            raise ValueError(f"{self.label}: a reference_only row has no stages")
+        if not self.reference_only:
+            PipelineConfig(generator=self.generator, refiner=self.refiner, segmenter=self.segmenter)
+        return self
+
+    def pipeline(self) -> PipelineConfig:
+        """The runnable pipeline."""
+        return PipelineConfig(generator=self.generator, refiner=self.refiner, segmenter=self.segmenter)
+
+
+class ExecutorConfig(BaseModel):
+    """Where jobs run. Jobs that share a trained generator (or refiner) run in one task, in order."""
+
+    model_config = _FORBID
+
+    kind: Literal["local", "process", "submitit"] = Field(
+        "local", description="'local' (one after the other), 'process' (a pool), 'submitit' (SLURM via submitit)."
+    )
+    workers: int = Field(1, ge=1, description="Parallel tasks for 'process' (memory per task adds up).")
+    submitit: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Parameters for submitit's AutoExecutor.update_parameters (e.g. slurm_partition, "
+        "timeout_min, gpus_per_node); cluster='debug' runs in-process for testing.",
+    )
+
+
+class BenchConfig(BaseModel):
+    """Everything ``wsad bench`` runs."""
+
+    model_config = _FORBID
+
+    name: str = Field("bench", description="Benchmark name (directory and titles).")
+    datasets: tuple[BenchDataset, ...] = Field(min_length=1, description="Datasets, each with its split.")
+    pipelines: tuple[BenchPipeline, ...] = Field(min_length=1, description="Rows of the table.")
+    seeds: tuple[int, ...] = Field((0,), min_length=1, description="Method seeds; mean ± std over them.")
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig, description="Protocols and rules.")
+    headline_protocol: str = Field("per-slice", description="Protocol of the paper-style table and plot.")
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N.")
+    overlays: int = Field(2, ge=0, description="PNG overlays per job.")
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig, description="Where jobs run.")
+
+    @model_validator(mode="after")
+    def _unique(self) -> BenchConfig:
+        for what, names in (
+            ("dataset", [d.name for d in self.datasets]),
+            ("pipeline", [p.label for p in self.pipelines]),
+        ):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"duplicate {what} names: {duplicates}")
+        if self.headline_protocol not in self.evaluation.protocols:
+            raise ValueError(f"headline_protocol {self.headline_protocol!r} is not among the evaluated protocols")
+        return self
+
+
+def load_bench_config(path: Path, overrides: dict[str, Any] | None = None) -> BenchConfig:
+    """A :class:`BenchConfig` from a YAML, JSON or TOML file.
+
+    Raises:
+        ConfigError: naming every invalid field.
+    """
+    raw = load_config_file(path)
+    raw.update(overrides or {})
+    try:
+        return BenchConfig.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(config)'}: {e['msg']}" for e in error.errors())
+        raise ConfigError(f"invalid benchmark configuration {path}: {problems}") from None

@@ -1,0 +1,137 @@
+"""Run job groups: here, in a process pool, or on SLURM through submitit.
+
+A task is one group of jobs (those sharing a trained generator); it runs them in order
+in a fresh :class:`PluginHost` and returns one record per job. A job that fails is a
+record with its error; only an interrupt stops the task.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from wsad_core.bench.config import ExecutorConfig
+from wsad_core.errors import ConfigError, UnknownPluginError, WeightsNotFoundError
+
+__all__ = ["JobRecord", "execute_group", "run_groups"]
+
+log = logging.getLogger("wsad.bench")
+
+JobRecord = dict[str, Any]
+
+
+def _finished_summary(run_dir: Path) -> list[dict[str, Any]] | None:
+    """The summary rows of a run that finished earlier, else ``None``."""
+    try:
+        status = json.loads((run_dir / "run.json").read_text())
+        if status.get("status") != "finished":
+            return None
+        return list(json.loads((run_dir / "summary.json").read_text())["rows"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _notes(run_dir: Path) -> list[str]:
+    try:
+        return [str(n) for n in json.loads((run_dir / "env.json").read_text()).get("notes", [])]
+    except (OSError, ValueError):
+        return []
+
+
+def execute_group(
+    payloads: list[dict[str, Any]],
+    shared_stages: str,
+    on_record: Callable[[JobRecord], None] | None = None,
+) -> list[JobRecord]:
+    """Run the jobs of one group in order; picklable, so it runs in any worker.
+
+    ``on_record`` (in-process only) sees each record as soon as its job ends.
+    """
+    from wsad_core.config import RunConfig
+    from wsad_core.pipeline import run_pipeline
+    from wsad_core.plugins import PluginHost
+
+    host = PluginHost()
+    records = []
+    for payload in payloads:
+        record: JobRecord = {key: payload[key] for key in ("job_id", "dataset", "pipeline", "seed")}
+        config = RunConfig.model_validate(payload["config"])
+        run_dir = Path(str(config.output.out_dir))
+        record["run_dir"] = str(run_dir)
+        started = time.perf_counter()
+        summary = _finished_summary(run_dir)
+        if summary is not None:
+            record.update(status="finished", summary=summary, notes=_notes(run_dir), seconds=None, reused=True)
+            records.append(record)
+            if on_record is not None:
+                on_record(record)
+            continue
+        try:
+            resume = (run_dir / "run.json").is_file()
+            outcome = run_pipeline(config, host, resume=resume, shared_stages=Path(shared_stages))
+            record.update(status="finished", summary=list(outcome.summary), notes=_notes(run_dir))
+        except (UnknownPluginError, WeightsNotFoundError) as error:
+            record.update(status="unavailable", error=f"{error.message}" + (f" ({error.hint})" if error.hint else ""))
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:
+            record.update(status="failed", error=f"{type(error).__name__}: {error}")
+            log.warning("job %s failed: %s", payload["job_id"], record["error"])
+        record["seconds"] = round(time.perf_counter() - started, 1)
+        records.append(record)
+        if on_record is not None:
+            on_record(record)
+    return records
+
+
+def run_groups(
+    groups: list[list[dict[str, Any]]],
+    shared_stages: Path,
+    executor: ExecutorConfig,
+    on_done: Callable[[list[JobRecord]], None],
+) -> None:
+    """Execute every group with ``executor``, calling ``on_done`` with records as jobs finish.
+
+    ``shared_stages`` is the directory whose ``stages/`` the jobs share (the benchmark's).
+    Locally each job is reported as soon as it ends; remote workers report per group.
+    """
+    if executor.kind == "local":
+        for group in groups:
+            execute_group(group, str(shared_stages), lambda record: on_done([record]))
+        return
+    for records in _dispatch(groups, str(shared_stages), executor):
+        on_done(records)
+
+
+def _dispatch(groups: list[list[dict[str, Any]]], shared: str, executor: ExecutorConfig) -> Iterator[list[JobRecord]]:
+    if not groups:
+        return
+    if executor.kind == "process":
+        # spawn, not fork: a forked torch process can deadlock in its thread pools.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=executor.workers, mp_context=context) as pool:
+            futures = [pool.submit(execute_group, group, shared) for group in groups]
+            for future in as_completed(futures):
+                yield future.result()
+    else:
+        try:
+            import submitit
+        except ImportError:
+            raise ConfigError(
+                "executor 'submitit' needs the submitit package", hint="pip install 'wsad-core[cluster]'"
+            ) from None
+        parameters = dict(executor.submitit)
+        cluster = parameters.pop("cluster", None)
+        folder = Path(shared) / "submitit"
+        auto = submitit.AutoExecutor(folder=folder, cluster=cluster)
+        if parameters:
+            auto.update_parameters(**parameters)
+        jobs = [auto.submit(execute_group, group, shared) for group in groups]
+        for job in jobs:
+            yield job.result()

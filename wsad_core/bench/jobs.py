@@ -1,0 +1,101 @@
+"""Expand a benchmark into jobs (dataset × pipeline × seed) and group those that share trained stages."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wsad_core.bench.config import BenchConfig, BenchDataset, BenchPipeline
+from wsad_core.config import OutputConfig, RunConfig
+
+__all__ = ["Job", "group_jobs", "plan_jobs", "slug"]
+
+
+def slug(text: str) -> str:
+    """``text`` as one safe path component."""
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_") or "x"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One run of the benchmark.
+
+    Attributes:
+        job_id: ``<dataset>/<pipeline>/seed-<seed>``, also its directory under ``jobs/``.
+        dataset: dataset name.
+        pipeline: pipeline label.
+        seed: method seed.
+        config: the run configuration (``None`` for reference-only rows).
+        group: jobs with the same group share a trained generator (and refiner) and run
+            one after the other in one task, so the shared stages are computed once.
+    """
+
+    job_id: str
+    dataset: str
+    pipeline: str
+    seed: int
+    config: RunConfig | None
+    group: str
+
+    def payload(self) -> dict[str, Any]:
+        """Plain data for another process."""
+        return {
+            "job_id": self.job_id,
+            "dataset": self.dataset,
+            "pipeline": self.pipeline,
+            "seed": self.seed,
+            "config": None if self.config is None else self.config.model_dump(mode="json"),
+        }
+
+
+def _run_config(config: BenchConfig, dataset: BenchDataset, pipeline: BenchPipeline, seed: int, out: Path) -> RunConfig:
+    data = dataset.model_dump(exclude={"name", "paper_dataset"})
+    return RunConfig.model_validate(
+        {
+            "data": data,
+            "pipeline": pipeline.pipeline().model_dump(),
+            "evaluation": config.evaluation.model_dump(),
+            "output": OutputConfig(out_dir=out, overlays=config.overlays).model_dump(),
+            "seed": seed,
+            "device": config.device,
+        }
+    )
+
+
+def _group(dataset: str, seed: int, pipeline: BenchPipeline) -> str:
+    upstream = {
+        "dataset": dataset,
+        "seed": seed,
+        "generator": pipeline.generator.model_dump() if pipeline.generator else None,
+        "refiner": pipeline.refiner.model_dump() if pipeline.refiner else None,
+    }
+    if pipeline.generator is None:  # an unsupervised segmenter shares nothing
+        upstream["pipeline"] = pipeline.label
+    return hashlib.sha256(json.dumps(upstream, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def plan_jobs(config: BenchConfig, bench_dir: Path) -> list[Job]:
+    """Every job of ``config``, in table order (datasets, then pipelines, then seeds)."""
+    jobs = []
+    for dataset in config.datasets:
+        for pipeline in config.pipelines:
+            for seed in config.seeds:
+                job_id = f"{slug(dataset.name)}/{slug(pipeline.label)}/seed-{seed}"
+                run = None
+                if not pipeline.reference_only:
+                    run = _run_config(config, dataset, pipeline, seed, bench_dir / "jobs" / job_id)
+                jobs.append(Job(job_id, dataset.name, pipeline.label, seed, run, _group(dataset.name, seed, pipeline)))
+    return jobs
+
+
+def group_jobs(jobs: list[Job]) -> list[list[Job]]:
+    """Jobs batched by group, each batch in table order."""
+    groups: dict[str, list[Job]] = defaultdict(list)
+    for job in jobs:
+        groups[job.group].append(job)
+    return list(groups.values())

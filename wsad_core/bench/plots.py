@@ -1,0 +1,140 @@
+"""Figures of a benchmark: a bar chart with error bars, and a qualitative overlay grid."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from wsad_core._atomic import atomic_write_bytes
+from wsad_core.bench.aggregate import TableRow
+from wsad_core.bench.config import BenchConfig
+from wsad_core.bench.execute import JobRecord
+
+if TYPE_CHECKING:
+    from wsad_core.plugins import PluginHost
+
+__all__ = ["bar_chart", "overlay_grid"]
+
+
+def _save(figure: Figure, path: Path) -> None:
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def bar_chart(rows: Sequence[TableRow], config: BenchConfig, rule: str, path: Path, metric: str = "dice") -> bool:
+    """Mean ``metric`` per pipeline and dataset with std over seeds as error bars; ``False`` if nothing to draw."""
+    labels = [p.label for p in config.pipelines if not p.reference_only]
+    datasets = [d.name for d in config.datasets]
+    values = np.full((len(datasets), len(labels)), np.nan)
+    errors = np.zeros_like(values)
+    for row in rows:
+        if (row.get("protocol"), row.get("threshold_rule"), row.get("metric")) != (
+            config.headline_protocol,
+            rule,
+            metric,
+        ):
+            continue
+        if row["pipeline"] in labels and row.get("mean") is not None:
+            i, j = datasets.index(row["dataset"]), labels.index(row["pipeline"])
+            values[i, j] = 100 * row["mean"]
+            errors[i, j] = 100 * (row.get("std") or 0.0)
+    if np.isnan(values).all():
+        return False
+    figure = Figure(figsize=(max(4.0, 1.1 * len(labels) * len(datasets) + 1.5), 3.6))
+    axes = figure.add_subplot()
+    width = 0.8 / len(datasets)
+    positions = np.arange(len(labels))
+    for i, dataset in enumerate(datasets):
+        axes.bar(positions + i * width, np.nan_to_num(values[i]), width, yerr=errors[i], capsize=3, label=dataset)
+        for j in np.flatnonzero(np.isnan(values[i])):
+            axes.text(positions[j] + i * width, 1, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
+    axes.set_xticks(positions + width * (len(datasets) - 1) / 2, labels, rotation=20, ha="right", fontsize=8)
+    axes.set_ylabel(f"{metric} (%)")
+    axes.set_ylim(0, 100)
+    oracle = " — upper bound (test-set threshold)" if rule.startswith("test") else ""
+    axes.set_title(f"{config.name}: {config.headline_protocol}, {rule}{oracle}; mean ± std over seeds", fontsize=9)
+    if len(datasets) > 1:
+        axes.legend(fontsize=7)
+    _save(figure, path)
+    return True
+
+
+def _threshold(summary: list[dict[str, Any]], protocol: str) -> tuple[str, float]:
+    for wanted in ("val-best", "fixed:0.5"):
+        for entry in summary:
+            if (
+                entry.get("threshold_rule") == wanted
+                and entry.get("protocol") == protocol
+                and entry.get("threshold") is not None
+            ):
+                return wanted, float(entry["threshold"])
+    return "none", 0.5
+
+
+def overlay_grid(
+    records: Sequence[JobRecord], config: BenchConfig, host: PluginHost, path: Path, cases: int = 3
+) -> bool:
+    """Test slices (rows) × image, ground truth and each pipeline's map (columns), first seed of each pipeline."""
+    import nibabel as nib
+
+    from wsad_core.data import load_volume, open_dataset
+    from wsad_core.results import radiological_view
+
+    dataset = config.datasets[0]
+    seed = min(config.seeds)
+    finished = [r for r in records if r["status"] == "finished" and r["dataset"] == dataset.name and r["seed"] == seed]
+    if not finished:
+        return False
+    split = json.loads((Path(finished[0]["run_dir"]) / "split.json").read_text())
+    index = open_dataset(dataset.source, host, adapter=dataset.adapter, options=dataset.adapter_options)
+    chosen = []
+    for case_id in split["test"][:cases]:
+        case = index.case(case_id)
+        if case.mask is None:
+            continue
+        mask = load_volume(case.mask, role="mask")
+        truth = mask.array > 0
+        area = truth.sum(axis=(0, 1))
+        low, high = dataset.preprocess.skip_first, truth.shape[2] - dataset.preprocess.skip_last
+        k = low + int(np.argmax(area[low:high])) if high > low else truth.shape[2] // 2
+        image = load_volume(case.images[dataset.modalities[0]], role="image").array
+        chosen.append((case_id, k, image[:, :, k], truth[:, :, k], mask.affine))
+    if not chosen:
+        return False
+    columns = 2 + len(finished)
+    figure = Figure(figsize=(2.0 * columns, 2.2 * len(chosen)), layout="constrained")
+    for row, (case_id, k, image, truth, affine) in enumerate(chosen):
+        panels = [
+            ("image", radiological_view(image, affine), None),
+            ("ground truth", radiological_view(image, affine), radiological_view(truth, affine)),
+        ]
+        for record in finished:
+            volume = np.asarray(nib.load(Path(record["run_dir"]) / "maps" / f"{case_id}.nii.gz").dataobj)
+            rule, threshold = _threshold(record["summary"], config.headline_protocol)
+            prediction = radiological_view(volume[:, :, k], affine)
+            panels.append((f"{record['pipeline']}\n({rule} {threshold:.2g})", prediction, prediction >= threshold))
+        for col, (title, picture, contour) in enumerate(panels):
+            axes = figure.add_subplot(len(chosen), columns, row * columns + col + 1)
+            axes.imshow(picture, cmap="gray" if col < 2 else "inferno", vmin=None if col < 2 else 0.0)
+            if contour is not None and contour.any():
+                axes.contour(
+                    contour.astype(float), levels=[0.5], colors=["#00e676" if col == 1 else "#00b0ff"], linewidths=0.8
+                )
+            axes.set_xticks([])
+            axes.set_yticks([])
+            if row == 0:
+                axes.set_title(title, fontsize=7)
+            if col == 0:
+                axes.set_ylabel(f"{case_id} k={k}", fontsize=7)
+    figure.suptitle(f"{dataset.name}, test patients, seed {seed}", fontsize=9)
+    _save(figure, path)
+    return True

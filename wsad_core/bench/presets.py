@@ -1,0 +1,100 @@
+"""Ready-made benchmarks.
+
+``rasalore-table1`` has the rows of the RASALoRE paper's Table 1 (arXiv 2510.08052, Table 1):
+methods wsad implements run; the others appear with the paper's numbers and "not implemented
+in wsad". ``scale="cpu"`` shrinks training so the table finishes on a laptop and every
+affected row says so through its method's notes; ``scale="paper"`` keeps the published
+settings (GPU work).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from wsad_core.bench.config import BenchConfig
+from wsad_core.errors import ConfigError
+
+__all__ = ["PRESETS", "preset"]
+
+Scale = Literal["paper", "cpu"]
+
+# Options that shrink training for CPU runs, per plugin; unknown plugins run with defaults.
+_CPU_OPTIONS: dict[str, dict[str, Any]] = {
+    "unet": {"epochs": 4},
+}
+
+
+def _stage(name: str, scale: Scale) -> dict[str, Any]:
+    return {"name": name, "options": dict(_CPU_OPTIONS.get(name, {})) if scale == "cpu" else {}}
+
+
+def _row(
+    label: str,
+    scale: Scale,
+    *,
+    generator: str | None = None,
+    refiner: str | None = None,
+    segmenter: str | None = None,
+    paper_row: str | None = None,
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"label": label, "paper_row": paper_row or label}
+    for role, name in (("generator", generator), ("refiner", refiner), ("segmenter", segmenter)):
+        if name:
+            row[role] = _stage(name, scale)
+    return row
+
+
+def _reference(label: str) -> dict[str, Any]:
+    return {"label": label, "paper_row": label, "reference_only": True}
+
+
+def rasalore_table1(
+    data: str,
+    *,
+    scale: Scale = "cpu",
+    paper_dataset: str | None = "BraTS20",
+    seeds: tuple[int, ...] = (0, 1, 2),
+    modality: str = "flair",
+) -> dict[str, Any]:
+    """The paper's Table 1 rows on ``data`` (a dataset folder or ``demo``)."""
+    pipelines = [
+        _row("AE", scale, segmenter="ae"),
+        _row("DAE", scale, segmenter="dae"),
+        _reference("VQVAE"),
+        _reference("TS-CAM"),
+        _reference("CAE"),
+        _reference("LA-GAN"),
+        _row("AME-CAM", scale, generator="ame-cam"),
+        _reference("AnoFPDM"),
+        _reference("Yoo et al. (T2)"),
+        _reference("Yoo et al. (All)"),
+        _row("DDPT", scale, generator="ddpt"),
+        _reference("MedSAM2+DDPT (point)"),
+        _reference("MedSAM2+DDPT (box)"),
+        _row("MedSAM+DDPT (point)", scale, generator="ddpt", segmenter="medsam-point"),
+        _row("MedSAM+DDPT (box)", scale, generator="ddpt", segmenter="medsam-box"),
+        _row("RASALoRE", scale, generator="ddpt", refiner="medsam", segmenter="rasalore"),
+        _row("RASALoRE without MedSAM", scale, generator="ddpt", segmenter="rasalore"),
+    ]
+    name = "rasalore-table1" + ("-cpu" if scale == "cpu" else "")
+    return {
+        "name": name,
+        "datasets": [{"name": "data", "source": data, "modalities": [modality], "paper_dataset": paper_dataset}],
+        "pipelines": pipelines,
+        "seeds": list(seeds),
+    }
+
+
+PRESETS: dict[str, Callable[..., dict[str, Any]]] = {"rasalore-table1": rasalore_table1}
+
+
+def preset(name: str, **arguments: Any) -> BenchConfig:
+    """The preset ``name`` as a :class:`BenchConfig`.
+
+    Raises:
+        ConfigError: unknown preset.
+    """
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}", hint=f"available: {', '.join(PRESETS)}")
+    return BenchConfig.model_validate(PRESETS[name](**arguments))

@@ -1,0 +1,194 @@
+"""``run_bench``: every job of a benchmark, shared stages, one comparison table.
+
+Layout of a benchmark directory::
+
+    <bench>/bench.yaml          the resolved benchmark configuration
+    <bench>/run.json            status and fingerprint (resume refuses another configuration)
+    <bench>/env.json            environment
+    <bench>/jobs.json           one record per job: finished / failed / unavailable, error, seconds
+    <bench>/jobs/<dataset>/<pipeline>/seed-<s>/   each job's full run directory
+    <bench>/stages/             stage outputs shared by the jobs (content-addressed)
+    <bench>/metrics/cases.csv   every job's long-format rows, with job columns
+    <bench>/summary.csv .md .tex
+    <bench>/plots/*.png
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from wsad_core._atomic import atomic_write_text
+from wsad_core._version import __version__
+from wsad_core.bench.aggregate import aggregate
+from wsad_core.bench.config import BenchConfig
+from wsad_core.bench.execute import JobRecord, run_groups
+from wsad_core.bench.jobs import Job, group_jobs, plan_jobs
+from wsad_core.bench.plots import bar_chart, overlay_grid
+from wsad_core.bench.report import table_rules, write_reports
+from wsad_core.errors import UnknownPluginError, WsadError
+from wsad_core.pipeline import plan_pipeline
+from wsad_core.results import RunDirectory, capture_environment, read_case_rows
+
+if TYPE_CHECKING:
+    from wsad_core.plugins import PluginHost
+
+__all__ = ["BenchOutcome", "run_bench"]
+
+log = logging.getLogger("wsad.bench")
+
+
+class BenchOutcome:
+    """Records of every job and the table rows of a finished benchmark."""
+
+    def __init__(self, directory: Path, records: list[JobRecord], rows: list[dict[str, Any]]) -> None:
+        self.directory, self.records, self.rows = directory, records, rows
+
+
+def _preflight(job: Job, host: PluginHost) -> JobRecord | None:
+    """A record for jobs that cannot run (unknown plugin, invalid options), else ``None``."""
+    base = {"job_id": job.job_id, "dataset": job.dataset, "pipeline": job.pipeline, "seed": job.seed}
+    if job.config is None:
+        return {**base, "status": "reference only"}
+    try:
+        plan_pipeline(job.config, host)
+    except UnknownPluginError as error:
+        return {**base, "status": "unavailable", "error": f"not installed: {error.message}"}
+    except WsadError as error:
+        return {**base, "status": "failed", "error": f"{type(error).__name__}: {error}"}
+    return None
+
+
+def _write_records(directory: Path, records: dict[str, JobRecord]) -> None:
+    slim = {job_id: {k: v for k, v in r.items() if k != "summary"} for job_id, r in records.items()}
+    atomic_write_text(directory / "jobs.json", json.dumps(slim, indent=1, default=str))
+
+
+def _write_cases(directory: Path, records: list[JobRecord], versions: str) -> None:
+    rows: list[dict[str, Any]] = []
+    for record in records:
+        if record["status"] != "finished":
+            continue
+        for row in read_case_rows(record["run_dir"]):
+            rows.append(
+                {
+                    "job_id": record["job_id"],
+                    "bench_dataset": record["dataset"],
+                    "bench_pipeline": record["pipeline"],
+                    "versions": versions,
+                    **row,
+                }
+            )
+    if not rows:
+        return
+    names = list(dict.fromkeys(key for row in rows for key in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n", restval="")
+    writer.writeheader()
+    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    (directory / "metrics").mkdir(exist_ok=True)
+    atomic_write_text(directory / "metrics" / "cases.csv", buffer.getvalue())
+
+
+def _versions(environment: dict[str, Any]) -> str:
+    packages = environment.get("packages") or environment.get("versions") or {}
+    if isinstance(packages, dict):
+        wsad = {k: v for k, v in packages.items() if str(k).startswith("wsad")}
+        return "; ".join(f"{k}=={v}" for k, v in sorted(wsad.items())) or f"wsad-core=={__version__}"
+    return f"wsad-core=={__version__}"
+
+
+def run_bench(config: BenchConfig, host: PluginHost, *, out_dir: Path, resume: bool = False) -> BenchOutcome:
+    """Run (or resume) the benchmark ``config`` into ``out_dir``.
+
+    Raises:
+        RunDirectoryError: ``out_dir`` holds another benchmark or run (or this one without ``resume``).
+    """
+    started = time.perf_counter()
+    fingerprint = json.dumps(config.model_dump(mode="json", exclude={"executor"}), sort_keys=True)
+    bench = RunDirectory.open(out_dir, config_fingerprint=_sha(fingerprint), resume=resume)
+    directory = bench.root
+    atomic_write_text(directory / "bench.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    environment = capture_environment(device=config.device, seed=min(config.seeds))
+    atomic_write_text(directory / "env.json", json.dumps(environment, indent=1, default=str))
+    bench.mark("running")
+    jobs = plan_jobs(config, directory)
+    records: dict[str, JobRecord] = {}
+    pending: list[Job] = []
+    for job in jobs:
+        blocked = _preflight(job, host)
+        if blocked is None:
+            pending.append(job)
+        else:
+            records[job.job_id] = blocked
+    _write_records(directory, records)
+    log.info(
+        "benchmark %s: %d jobs, %d to run (%s executor)", config.name, len(jobs), len(pending), config.executor.kind
+    )
+
+    def done(group_records: list[JobRecord]) -> None:
+        for record in group_records:
+            records[record["job_id"]] = record
+            log.info(
+                "job %s: %s%s",
+                record["job_id"],
+                record["status"],
+                f" — {record['error']}" if record.get("error") else "",
+            )
+        _write_records(directory, records)
+
+    try:
+        groups = [[job.payload() for job in group] for group in group_jobs(pending)]
+        run_groups(groups, directory, config.executor, done)
+    except BaseException as error:
+        bench.mark("failed", error="interrupted" if isinstance(error, KeyboardInterrupt) else str(error))
+        raise
+    ordered = [records[job.job_id] for job in jobs if job.job_id in records]
+    rows = aggregate(ordered, config)
+    _write_cases(directory, ordered, _versions(environment))
+    header = _header(config, ordered, time.perf_counter() - started)
+    write_reports(directory, rows, config, header)
+    plots = directory / "plots"
+    for rule in table_rules(rows, config.headline_protocol):
+        bar_chart(rows, config, rule, plots / f"{config.headline_protocol}_{rule.replace(':', '-')}_dice.png")
+    try:
+        overlay_grid(ordered, config, host, plots / "overlays.png")
+    except WsadError as error:  # the figure is a nicety; the table is written
+        log.warning("overlay grid skipped: %s", error)
+    bench.mark("finished")
+    return BenchOutcome(directory, ordered, rows)
+
+
+def _sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _header(config: BenchConfig, records: list[JobRecord], seconds: float) -> dict[str, str]:
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record["status"]] = counts.get(record["status"], 0) + 1
+    datasets = "; ".join(
+        f"{d.name} = {d.source} ({', '.join(d.modalities)}; slices {d.preprocess.skip_first}..D-"
+        f"{d.preprocess.skip_last} at {d.preprocess.size}²; split seed {d.split.seed}, test fraction "
+        f"{d.split.test_fraction}" + (f", first {d.max_cases} cases" if d.max_cases else "") + ")"
+        for d in config.datasets
+    )
+    job_seconds = sum(r.get("seconds") or 0.0 for r in records)
+    return {
+        "datasets": datasets,
+        "seeds": ", ".join(str(s) for s in config.seeds),
+        "protocol": f"{config.headline_protocol} (all protocols in summary.csv and each job's summary.md)",
+        "threshold rules": ", ".join(config.evaluation.threshold_rules),
+        "jobs": ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
+        "wall time": f"{seconds:.0f} s for this invocation; {job_seconds:.0f} s of job time",
+        "executor": config.executor.kind,
+    }

@@ -1,0 +1,142 @@
+"""``wsad bench``: every method on the same data, split and metrics, in one table."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from wsad_core.cli._state import CliState
+from wsad_core.errors import ConfigError
+
+__all__ = ["bench"]
+
+
+def _print_table(outcome: Any, console: Console) -> None:
+    from wsad_core.bench.report import table_rules
+
+    config_rows = outcome.rows
+    protocol = next((r["protocol"] for r in config_rows if r.get("protocol")), "")
+    rules = table_rules(config_rows, protocol)
+    rule = "val-best" if "val-best" in rules else (rules[0] if rules else "")
+    table = Table(
+        title=f"{protocol}, {rule}: Dice / AUPRC (%), mean over seeds", title_justify="left", box=box.SIMPLE_HEAD
+    )
+    for column in ("dataset", "method", "Dice", "AUPRC", "paper Dice", "status"):
+        table.add_column(column, no_wrap=column != "status")
+    seen = set()
+    for row in config_rows:
+        key = (row["dataset"], row["pipeline"])
+        if key in seen:
+            continue
+        seen.add(key)
+        mine = [r for r in config_rows if (r["dataset"], r["pipeline"]) == key]
+
+        def value(metric: str, rows: list[dict[str, Any]] = mine) -> str:
+            hit = next(
+                (
+                    r
+                    for r in rows
+                    if r.get("threshold_rule") == rule
+                    and r.get("metric") == metric
+                    and r.get("protocol") == protocol
+                    and r.get("mean") is not None
+                ),
+                None,
+            )
+            return f"{100 * hit['mean']:.1f}" if hit else "—"
+
+        paper = next((r["paper_value"] for r in mine if r.get("metric") == "dice" and r.get("paper_value")), None)
+        status = row["status"] if row["status"] == "finished" else f"{row['status']}: {row.get('reason', '')}"
+        table.add_row(
+            row["dataset"],
+            row["pipeline"],
+            value("dice"),
+            value("auprc"),
+            f"{100 * paper:.1f}" if paper else "",
+            status[:80],
+        )
+    console.print(table)
+
+
+@click.command()
+@click.argument("config_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--preset", metavar="NAME", help="A ready-made benchmark instead of CONFIG: rasalore-table1.")
+@click.option(
+    "--data", "source", metavar="PATH|demo", default="demo", show_default=True, help="Dataset of a --preset benchmark."
+)
+@click.option(
+    "--scale",
+    type=click.Choice(["cpu", "paper"]),
+    default="cpu",
+    show_default=True,
+    help="--preset training size: 'cpu' (reduced, labelled in every output) or 'paper' (published).",
+)
+@click.option(
+    "--paper-dataset",
+    default="BraTS20",
+    show_default=True,
+    help="Paper column shown beside the --preset results (BraTS20, BraTS21, BraTS23 or MSD).",
+)
+@click.option("--seeds", metavar="S,S,...", help="Override the seeds, e.g. 0,1,2.")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "process", "submitit"]),
+    help="Override where jobs run (local: one after the other).",
+)
+@click.option("--workers", type=int, help="Parallel tasks for --executor process.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Benchmark directory. [default: runs/bench-<timestamp>-<name>]",
+)
+@click.option("--resume", is_flag=True, help="Continue the benchmark in --out; finished jobs are not re-run.")
+@click.option("--dry-run", is_flag=True, help="List the jobs and exit.")
+@click.pass_obj
+def bench(state: CliState, config_file: Path | None, **kw: Any) -> None:
+    """Benchmark pipelines on the same data, split, preprocessing and metrics; write the comparison table.
+
+    \b
+    Examples:
+      wsad bench --preset rasalore-table1 --data ../shared/data/brats2018_demo --seeds 0
+      wsad bench my-bench.yaml --out runs/my-bench
+      wsad bench my-bench.yaml --out runs/my-bench --resume
+    """
+    from wsad_core.bench import load_bench_config, preset, run_bench
+    from wsad_core.bench.jobs import plan_jobs
+
+    if (config_file is None) == (kw["preset"] is None):
+        raise ConfigError("give either a CONFIG file or --preset NAME", hint="e.g. wsad bench --preset rasalore-table1")
+    overrides: dict[str, Any] = {}
+    if kw["seeds"]:
+        try:
+            overrides["seeds"] = [int(s) for s in kw["seeds"].split(",") if s.strip()]
+        except ValueError:
+            raise ConfigError(f"--seeds {kw['seeds']!r} is not a comma-separated list of integers") from None
+    if config_file is not None:
+        config = load_bench_config(config_file, overrides)
+    else:
+        seeds = tuple(overrides.get("seeds", (0, 1, 2)))
+        config = preset(
+            kw["preset"], data=kw["source"], scale=kw["scale"], paper_dataset=kw["paper_dataset"], seeds=seeds
+        )
+    executor = config.executor.model_copy(
+        update={k: v for k, v in (("kind", kw["executor"]), ("workers", kw["workers"])) if v}
+    )
+    config = config.model_copy(update={"executor": executor})
+    out = kw["out_dir"] or Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{config.name}"
+    if kw["resume"] and kw["out_dir"] is None:
+        raise ConfigError("--resume needs --out DIR naming the benchmark to continue")
+    if kw["dry_run"]:
+        for job in plan_jobs(config, out):
+            click.echo(f"{job.job_id}\t{'reference only' if job.config is None else job.config.pipeline.label()}")
+        return
+    outcome = run_bench(config, state.host, out_dir=out, resume=kw["resume"])
+    _print_table(outcome, Console())
+    click.echo(f"results: {outcome.directory}/summary.md (also .csv, .tex, plots/, jobs/)")
