@@ -217,3 +217,30 @@ def test_template_plugin_is_picked_up_without_core_changes(phantom_dataset, tmp_
         cwd=tmp_path,
     )
     assert conformance.returncode == 0, conformance.stdout[-2000:]
+
+
+@pytest.mark.parametrize(
+    "executor",
+    [{"kind": "process", "workers": 2}, {"kind": "submitit", "submitit": {"cluster": "debug"}}],
+    ids=["process-pool", "submitit-debug"],
+)
+def test_other_executors_run_the_same_jobs(phantom_dataset, tmp_path, monkeypatch, executor):
+    if executor["kind"] == "submitit":
+        pytest.importorskip("submitit")
+    monkeypatch.setenv("WSAD_CACHE", str(tmp_path / "cache"))
+    config = BenchConfig.model_validate(
+        {
+            "name": "executors",
+            "datasets": [{**DATA, "source": str(phantom_dataset)}],
+            "pipelines": [
+                {"label": "zscore", "generator": {"name": "zscore"}},
+                {"label": "zscore-strict", "generator": {"name": "zscore", "options": {"threshold": 3.0}}},
+            ],
+            "evaluation": {"protocol_options": {"per-slice": {"min_lesion_pixels": 20}}},
+            "overlays": 0,
+            "executor": executor,
+        }
+    )
+    outcome = run_bench(config, PluginHost(), out_dir=tmp_path / "out")
+    assert {r["status"] for r in outcome.records} == {"finished"}
+    assert len(outcome.records) == 2
