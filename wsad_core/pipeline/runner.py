@@ -12,8 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wsad_core import distributed
 from wsad_core.context import BuildContext, SilentProgress
 from wsad_core.device import resolve_device, seed_everything
+from wsad_core.errors import ContractError
 from wsad_core.pipeline.data_stage import RunData, load_run_data
 from wsad_core.pipeline.evaluate import evaluate_maps, evaluate_pseudo_masks
 from wsad_core.pipeline.outputs import write_maps, write_overlays, write_tables
@@ -80,8 +82,11 @@ def run_pipeline(
     """
     progress = progress or SilentProgress()
     plan = plan_pipeline(config, host)
-    device = resolve_device(config.device)
-    out_dir = config.output.out_dir or default_run_dir(config)
+    device = distributed.rank_device(resolve_device(config.device))
+    distributed.ensure_initialised(device)
+    out_dir = Path(distributed.broadcast(str(config.output.out_dir or default_run_dir(config))))
+    if not distributed.current().is_main:
+        return _follow(config, plan, host, out_dir, shared_stages, device)
     rundir = RunDirectory.open(out_dir, config_fingerprint=config.fingerprint(), resume=resume)
     resolved = {"config": config.model_dump(mode="json"), "resolved": plan.describe(), "device": device}
     rundir.write_config(resolved)
@@ -90,6 +95,7 @@ def run_pipeline(
         log.info("run %s: %s on %s (seed %d)", info.run_id, config.pipeline.label(), device, config.seed)
         rundir.mark("running")
         host.run_started(info)
+        distributed.barrier()  # the run directory exists: other ranks may attach
         try:
             store = SharedStages(shared_stages) if shared_stages is not None else RunStages(rundir)
             summary = _execute(config, plan, host, rundir, store, device, progress)
@@ -105,6 +111,37 @@ def run_pipeline(
         host.run_finished(outcome)
         log.info("run %s finished: %s", info.run_id, rundir.root)
     return outcome
+
+
+def _follow(
+    config: RunConfig, plan: PipelinePlan, host: PluginHost, out_dir: Path, shared_stages: Path | None, device: str
+) -> RunOutcome:
+    """A rank other than 0 under torchrun: train the segmenter with the others, write nothing.
+
+    It reads the stages rank 0 stores and leaves evaluation and every file to rank 0.
+    """
+    distributed.barrier()  # wait until rank 0 has opened the run directory
+    rundir = RunDirectory(out_dir, {})
+    store = SharedStages(shared_stages) if shared_stages is not None else RunStages(rundir)
+    progress = SilentProgress()
+    seed_everything(config.seed, deterministic=config.deterministic)
+    data = load_run_data(config.data, host, progress)
+    positions = choose_overlay_slices(list(data.test.slices.case_ids), data.test.lesion_pixels, config.output.overlays)
+    make_context = _context_factory(config, store, device, progress)
+    run_stages(plan, data, host, store, make_context, base_key=_base_key(config, data), overlay_positions=positions)
+    info = RunInfo(run_id=out_dir.name, run_dir=str(out_dir), config={}, device=device, seed=config.seed)
+    return RunOutcome(info, ())
+
+
+def _base_key(config: RunConfig, data: RunData) -> str:
+    """What every stage depends on: the data configuration, the split, the seed."""
+    payload = {
+        "data": config.data.model_dump(mode="json"),
+        "split": data.split.sha256,
+        "seed": config.seed,
+        "deterministic": config.deterministic,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def _context_factory(
@@ -141,19 +178,10 @@ def _execute(
     rundir.write_split(data.split.to_dict())
     positions = choose_overlay_slices(list(data.test.slices.case_ids), data.test.lesion_pixels, config.output.overlays)
     make_context = _context_factory(config, store, device, progress)
-    base_key = hashlib.sha256(
-        json.dumps(
-            {
-                "data": config.data.model_dump(mode="json"),
-                "split": data.split.sha256,
-                "seed": config.seed,
-                "deterministic": config.deterministic,
-            },
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()
+    base_key = _base_key(config, data)
     outputs = run_stages(plan, data, host, store, make_context, base_key=base_key, overlay_positions=positions)
-    assert outputs.test_maps is not None
+    if outputs.test_maps is None:
+        raise ContractError("the pipeline produced no test maps")
     evaluation, test_native = evaluate_maps(
         plan,
         host,

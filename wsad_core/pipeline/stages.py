@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from wsad_core import distributed
 from wsad_core.errors import ContractError
 from wsad_core.types import Label, MaskSet, ScoreMaps
 
@@ -147,6 +148,7 @@ def run_stages(
     key plus the slice sets it produced masks for).
     """
     outputs = StageOutputs()
+    world = distributed.current()
     targets = _mask_targets(plan, data, overlay_positions)
     masks: dict[str, MaskSet] = {}
     key, source = base_key, ""
@@ -157,16 +159,21 @@ def run_stages(
         key, source = stage.key(key), "+".join(filter(None, (source, stage.name)))
         output_key = stage.key(key, target_sizes)
         previous = masks
-        if store.done(stage.role, output_key):
-            arrays, meta = store.load(stage.role, output_key)
-            masks = {n: MaskSet(arrays[f"{n}_soft"], arrays[f"{n}_masks"].astype(bool), source) for n in targets}
-            log.info("%s %s: loaded from %s", stage.role, stage.name, store.location(stage.role, output_key))
-        else:
-            obj = host.create(stage.role, stage.name, stage.options, make_context(stage, key))
-            masks = _run_mask_stage(stage, obj, targets, masks, data)
+        computed = False
+        if world.is_main and not store.done(stage.role, output_key):
+            # Under torchrun, rank 0 runs generators and refiners alone; the others wait, then read.
+            with distributed.single_process():
+                obj = host.create(stage.role, stage.name, stage.options, make_context(stage, key))
+                masks = _run_mask_stage(stage, obj, targets, masks, data)
             meta = _plugin_meta(obj, stage)
             arrays = {f"{n}_{part}": getattr(m, part) for n, m in masks.items() for part in ("soft", "masks")}
             store.save(stage.role, output_key, arrays, meta)
+            computed = True
+        distributed.barrier()
+        if not computed:
+            arrays, meta = store.load(stage.role, output_key)
+            masks = {n: MaskSet(arrays[f"{n}_soft"], arrays[f"{n}_masks"].astype(bool), source) for n in targets}
+            log.info("%s %s: loaded from %s", stage.role, stage.name, store.location(stage.role, output_key))
         if stage.role == "refiner":  # keep the generator's masks beside their refinement
             masks = {n: dataclasses.replace(m, source=source, upstream=previous[n]) for n, m in masks.items()}
         _absorb(stage, outputs, meta)
@@ -183,18 +190,25 @@ def run_stages(
 
     stage = plan.segmenter
     key = stage.key(key)
-    if store.done("segmenter", key):
+    done = store.done("segmenter", key)
+    distributed.barrier()  # every rank decided before rank 0 may write the stage
+    if done:
+        if not world.is_main:
+            return outputs
         arrays, meta = store.load("segmenter", key)
         log.info("segmenter %s: loaded from %s", stage.name, store.location("segmenter", key))
     else:
         obj = host.create("segmenter", stage.name, stage.options, make_context(stage, key))
         pseudo = outputs.train_masks if stage.spec.needs_pseudo_masks else None  # type: ignore[attr-defined]
-        obj.fit(
+        obj.fit(  # all ranks train together under torchrun (the core loop shards the batches)
             data.train_view,
             pseudo,
             validation=data.validation_view,
             validation_masks=outputs.validation_masks if pseudo is not None else None,
         )
+        distributed.barrier()
+        if not world.is_main:
+            return outputs
         arrays = {"test": _predict(obj, stage, data.test.slices.with_labels_hidden(), masks.get("final_test"))}
         if data.validation is not None:
             hidden = data.validation.slices.with_labels_hidden()

@@ -1,8 +1,9 @@
 """The one training loop every plugin uses: seeded batches, AMP, checkpoints, resume, progress.
 
-A plugin supplies its model, optimizer, a ``loss_fn(batch) -> scalar tensor`` that runs
-the forward pass, and ``batches(epoch, generator)`` that yields the epoch's batches using
-only ``generator`` for shuffling and augmentation::
+A plugin supplies its model, optimizer, a ``loss_fn(model, batch) -> scalar tensor`` that
+runs the forward pass through the ``model`` it is given (or ``loss_fn(batch)``, which cannot
+train on several ranks), and ``batches(epoch, generator)`` that yields the epoch's batches
+using only ``generator`` for shuffling and augmentation::
 
     def batches(epoch, generator):
         return [data[i] for i in minibatch_indices(len(data), 16, generator)]
@@ -15,10 +16,17 @@ global RNG states; calling :func:`train` again with the same ``checkpoint_dir`` 
 from the next epoch and gives, on CPU, bit-identical weights to an uninterrupted run.
 A loss that depends on the epoch (warm-up terms) can read it from the batch that
 ``batches`` builds.
+
+Under ``torchrun`` (see :mod:`wsad_core.distributed`) the model given to ``loss_fn`` is
+wrapped in :class:`~torch.nn.parallel.DistributedDataParallel`, rank ``r`` of ``N`` takes
+batches ``r, r + N, ...`` of each epoch (every rank the same number), gradients are averaged
+across ranks, and only rank 0 writes checkpoints.
 """
 
 from __future__ import annotations
 
+import inspect
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterable, Sized
@@ -27,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
+from wsad_core import distributed
 from wsad_core._atomic import remove_stale_temps
 from wsad_core.device import autocast
 from wsad_core.errors import ConfigError, ContractError, DataError, NonFiniteLossError
@@ -48,7 +57,7 @@ def train(
     *,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    loss_fn: Callable[[Batch], torch.Tensor],
+    loss_fn: Callable[[torch.nn.Module, Batch], torch.Tensor] | Callable[[Batch], torch.Tensor],
     batches: Callable[[int, torch.Generator], Iterable[Batch]],
     epochs: int,
     context: BuildContext,
@@ -65,8 +74,10 @@ def train(
         model: the network; moved to ``context.device``; holds the selected epoch's
             weights on return.
         optimizer: optimizer over ``model``'s parameters.
-        loss_fn: runs the forward pass on one batch and returns a scalar loss; called
-            under bf16 autocast on CUDA when ``context.amp`` is set.
+        loss_fn: ``loss_fn(model, batch)`` runs the forward pass through ``model`` (the
+            distributed wrapper under torchrun) and returns a scalar loss; the older
+            ``loss_fn(batch)`` form works on one rank. Called under bf16 autocast on CUDA
+            when ``context.amp`` is set.
         batches: ``batches(epoch, generator)`` yields the epoch's batches; all its
             randomness must come from ``generator`` (seeded from ``(context.seed, epoch)``).
             A sized iterable gives the progress bar a total.
@@ -95,6 +106,8 @@ def train(
     _check_arguments(epochs, selection, validate, grad_clip, description)
     device = context.torch_device()
     model.to(device)
+    world = distributed.current()
+    forward_model = _parallel(model, loss_fn, device, world, description)
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(checkpoint_dir)
@@ -109,7 +122,9 @@ def train(
     for epoch in range(history.completed, epochs):
         started = time.perf_counter()
         history.learning_rate.append(float(optimizer.param_groups[0]["lr"]))
-        train_loss = _run_epoch(model, optimizer, loss_fn, batches, epoch, epochs, context, grad_clip, description)
+        train_loss = _run_epoch(
+            forward_model, optimizer, loss_fn, batches, epoch, epochs, context, grad_clip, description, world
+        )
         history.train_loss.append(train_loss)
         val_loss = None
         if validate is not None:
@@ -117,11 +132,15 @@ def train(
             history.val_loss.append(val_loss)
         _step_scheduler(scheduler, val_loss if val_loss is not None else train_loss)
         history.seconds.append(time.perf_counter() - started)
-        if val_loss is not None and _improves(history, val_loss):
+        improved = val_loss is not None and _improves(history, val_loss)
+        if improved:
             history.best_epoch = epoch
-            save_weights(checkpoint_dir / _BEST, model, {"epoch": epoch, "val_loss": val_loss})
         history.selected_epoch = epoch
-        _save_last(checkpoint_dir / _LAST, model, optimizer, scheduler, history, epoch)
+        if world.is_main:
+            if improved:
+                save_weights(checkpoint_dir / _BEST, model, {"epoch": epoch, "val_loss": val_loss})
+            _save_last(checkpoint_dir / _LAST, model, optimizer, scheduler, history, epoch)
+        distributed.barrier()
         validation = "" if val_loss is None else f", validation {val_loss:.5f}"
         summary = (description, epoch + 1, epochs, train_loss, validation, history.seconds[-1])
         context.logger.info("%s epoch %d/%d: loss %.5f%s (%.1f s)", *summary)
@@ -177,27 +196,73 @@ def _resume(
     return history
 
 
+def _takes_model(loss_fn: Callable[..., torch.Tensor]) -> bool:
+    try:
+        parameters = inspect.signature(loss_fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2
+
+
+def _parallel(
+    model: torch.nn.Module,
+    loss_fn: Callable[..., torch.Tensor],
+    device: torch.device,
+    world: distributed.World,
+    description: str,
+) -> torch.nn.Module:
+    """The model ``loss_fn`` runs: ``model``, or its DistributedDataParallel wrapper under torchrun."""
+    if not world.distributed:
+        return model
+    if not _takes_model(loss_fn):
+        raise ContractError(
+            f"{description}: loss_fn(batch) cannot train on {world.size} ranks",
+            hint="write loss_fn(model, batch) and run the forward pass through the model it receives",
+        )
+    distributed.ensure_initialised(str(device))
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _my_batches(
+    epoch_batches: Iterable[Any], world: distributed.World, description: str
+) -> tuple[Iterable[Any], int | None]:
+    """The batches of the current rank and their count: every ``size``-th, the same count on every rank."""
+    total = len(epoch_batches) if isinstance(epoch_batches, Sized) else None
+    if not world.distributed:
+        return epoch_batches, total
+    if total is None:
+        raise ContractError(f"{description}: batches() must return a sized collection to train on several ranks")
+    steps = total // world.size
+    if steps == 0:
+        raise ContractError(f"{description}: {total} batches cannot be shared by {world.size} ranks")
+    return itertools.islice(epoch_batches, world.rank, steps * world.size, world.size), steps
+
+
 def _run_epoch(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    loss_fn: Callable[[Any], torch.Tensor],
+    loss_fn: Callable[..., torch.Tensor],
     batches: Callable[[int, torch.Generator], Iterable[Any]],
     epoch: int,
     epochs: int,
     context: BuildContext,
     grad_clip: float | None,
     description: str,
+    world: distributed.World,
 ) -> float:
     model.train()
-    epoch_batches = batches(epoch, epoch_generator(context.seed, epoch))
-    total = len(epoch_batches) if isinstance(epoch_batches, Sized) else None
+    epoch_batches, total = _my_batches(batches(epoch, epoch_generator(context.seed, epoch)), world, description)
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    takes_model = _takes_model(loss_fn)
     losses: list[float] = []
     with context.progress.task(f"{description} {epoch + 1}/{epochs}", total=total) as task:
         for step, batch in enumerate(epoch_batches):
             optimizer.zero_grad(set_to_none=True)
             with autocast(context.device, context.amp):
-                loss = loss_fn(batch)
+                loss = loss_fn(model, batch) if takes_model else loss_fn(batch)
             if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
                 raise ContractError(f"{description}: loss_fn must return a scalar tensor, got {_describe(loss)}")
             value = float(loss.detach())
@@ -214,7 +279,20 @@ def _run_epoch(
             task.advance(1, loss=round(sum(losses) / len(losses), 5))
     if not losses:
         raise ContractError(f"{description}: batches() yielded no batch for epoch {epoch + 1}")
-    return sum(losses) / len(losses)
+    return _mean_over_ranks(sum(losses) / len(losses), world)
+
+
+def _mean_over_ranks(value: float, world: distributed.World) -> float:
+    """The epoch loss averaged over ranks, so every rank records the same history."""
+    if not world.distributed:
+        return value
+    import torch.distributed as dist
+
+    tensor = torch.tensor([value], dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        tensor = tensor.cuda()
+    dist.all_reduce(tensor)
+    return float(tensor.item()) / world.size
 
 
 def _describe(value: object) -> str:
