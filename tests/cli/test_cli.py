@@ -145,6 +145,7 @@ def test_run_then_eval_of_its_maps_gives_the_same_numbers(capsys, tmp_path, phan
     )
     assert code == 0, err
     assert "per-slice" in stdout
+    assert "NOTE: generator zscore: reference baseline" in stdout
     eval_out = tmp_path / "eval"
     code, _, err = run_cli(
         capsys,

@@ -74,6 +74,9 @@ def test_every_row_is_labelled_with_protocol_and_threshold_rule(finished_run):
     assert "reference baseline" in markdown
     assert "Pseudo-masks of the training slices (diagnostic" in markdown
     assert {r["target"] for r in outcome.summary} == {"test", "pseudo-masks/train"}
+    # Plugin notes (here: reference baselines) travel with every row of every table.
+    assert all("reference baseline" in r["notes"] for r in rows)
+    assert "reference baseline" in (out / "summary.csv").read_text()
 
 
 def test_an_existing_run_is_not_overwritten(finished_run, host):

@@ -57,4 +57,7 @@ def print_run_summary(outcome: RunOutcome, console: Console | None = None) -> No
     for target, rows in by_target.items():
         label = "test patients" if target == "test" else f"{target} (diagnostic)"
         console.print(summary_table(rows, title=f"{rows[0].get('pipeline', '')} — {label} — mean, %"))
+    notes = next((str(row["notes"]) for row in outcome.summary if row.get("notes")), "")
+    for note in filter(None, notes.split(" | ")):
+        console.print(f"[bold yellow]NOTE:[/] {note}", highlight=False)
     console.print(f"results (std, all metrics, labels): [bold]{outcome.run.run_dir}/summary.md[/]")

@@ -213,7 +213,7 @@ def _execute(
             },
         )
     )
-    columns = _columns(config, plan, data)
+    columns = {**_columns(config, plan, data), "notes": " | ".join(outputs.notes)}
     summary = write_tables(
         rundir, evaluation, plan, columns=columns, header=_header(config, plan, data, evaluation, outputs, device)
     )
@@ -225,7 +225,7 @@ def _execute(
 
 
 def _columns(config: RunConfig, plan: PipelinePlan, data: RunData) -> dict[str, Any]:
-    """Labels repeated on every output row."""
+    """Labels repeated on every output row (with the plugins' notes, e.g. random-init weights)."""
     return {
         "dataset": data.index.name,
         "modalities": "+".join(config.data.modalities),
