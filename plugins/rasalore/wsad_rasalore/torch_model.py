@@ -1,0 +1,290 @@
+"""The RASALoRE network (shared/docs/rasalore.md §7; paper §2.2 and appendix A.9), pure ``nn.Module``.
+
+Shapes at the paper's size (input ``s = 128``, ``k = 1024`` points, ``d = 256``):
+
+* image encoder U: four conv blocks; e2 and e3 run on the *unpooled* 128² maps (as the
+  code does, unlike the appendix table), e4 on the pooled e3 output → ``s4`` (B, d, 64, 64);
+* refiner R on ``s1``: conv + two stride-1 transposed convs + 1×1 skip, AvgPool(4, 2, 1)
+  → ``F_r`` (B, d, 64, 64);
+* RASA: ``h`` independent full-width heads, query = LoRE, key = F_r, value = F_r + P
+  (P a learned (4096, d) tensor: the figure's "Gaussian noise"), output Linear(h·d → d)
+  + LoRE residual → ξ (B, k, d); FFN d→128→64→1 with sigmoid → point activations;
+* mask decoder: MHA(query ξ, key s4, value s4 + Pos) → dropout → +ξ → LayerNorm → Y;
+  ``S = s4 · Yᵀ`` (B, 4096, k) → LayerNorm over k → (B, k, 64, 64) → ConvT(k→128) →
+  ConvT(128→64) → Conv1×1 → logits (B, 1, 256, 256).
+
+Total 7,254,370 parameters (§1). The multimodality variant (§11) has one RASA and one LoRE
+per modality and shares everything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wsad_rasalore.config import Geometry
+
+__all__ = [
+    "ChannelsFirstLayerNorm",
+    "ImageEncoder",
+    "MaskDecoder",
+    "NetOutput",
+    "RasaloreNet",
+    "Refiner",
+    "RegionAwareSpatialAttention",
+]
+
+_FFN_HIDDEN = (128, 64)  # §7: Linear d→128, ReLU, LN, Linear 128→64, ReLU, LN, Linear 64→1, sigmoid
+_UPSAMPLER = (128, 64)  # §7: ConvT k→128, ConvT 128→64, Conv1×1 64→1
+_DROPOUT = 0.1
+
+
+class NetOutput(NamedTuple):
+    """What one forward pass yields."""
+
+    logits: torch.Tensor  # (B, 1, 2s, 2s), sigmoid outside the module
+    activations: torch.Tensor  # (B, k) point activations in (0, 1)
+    embeddings: torch.Tensor  # (B, k, d) enriched spatial point embeddings ξ
+
+
+class ChannelsFirstLayerNorm(nn.Module):
+    """LayerNorm over the channel axis of (B, C, H, W), eps 1e-6, affine, computed in float32 (SAM style)."""
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised ``x``, same shape and dtype."""
+        dtype = x.dtype
+        x = x.float()
+        mean = x.mean(1, keepdim=True)
+        var = (x - mean).pow(2).mean(1, keepdim=True)
+        x = ((x - mean) / torch.sqrt(var + self.eps)).to(dtype)
+        return self.weight[:, None, None] * x + self.bias[:, None, None]
+
+
+class _EncoderBlock(nn.Module):
+    """Conv3×3 → ReLU → Conv3×3 → ReLU → LayerNorm(C) → Dropout2d(0.1); returns (x, maxpool2(x))."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.norm = ChannelsFirstLayerNorm(c_out)
+        self.dropout = nn.Dropout2d(_DROPOUT)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.relu(self.conv2(F.relu(self.conv1(x))))
+        x = self.dropout(self.norm(x))
+        return x, F.max_pool2d(x, 2)
+
+
+class ImageEncoder(nn.Module):
+    """U-Net-style encoder: returns ``s1`` (B, c1, s, s) for the refiner and ``s4`` (B, d, s/2, s/2)."""
+
+    def __init__(self, embed_dim: int, channels: tuple[int, int, int] = (32, 64, 128), in_channels: int = 1) -> None:
+        super().__init__()
+        c1, c2, c3 = channels
+        self.e1 = _EncoderBlock(in_channels, c1)
+        self.e2 = _EncoderBlock(c1, c2)
+        self.e3 = _EncoderBlock(c2, c3)
+        self.e4 = _EncoderBlock(c3, embed_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(s1, s4)`` for images (B, 1, s, s)."""
+        s1, _ = self.e1(x)
+        s2, _ = self.e2(s1)  # unpooled s1, as in the code (§7)
+        _, p3 = self.e3(s2)
+        s4, _ = self.e4(p3)
+        return s1, s4
+
+
+class Refiner(nn.Module):
+    """R: region features (B, d, s/2, s/2) from ``s1`` (§7, paper Fig. 3b)."""
+
+    def __init__(self, embed_dim: int, channels: tuple[int, int, int] = (32, 64, 128)) -> None:
+        super().__init__()
+        c1, c2, c3 = channels
+        self.conv = nn.Sequential(nn.Conv2d(c1, c2, 3, padding=1), nn.BatchNorm2d(c2), nn.ReLU())
+        self.up1 = nn.Sequential(nn.ConvTranspose2d(c2, c3, 3, padding=1), nn.BatchNorm2d(c3), nn.ReLU())
+        self.up2 = nn.Sequential(nn.ConvTranspose2d(c3, embed_dim, 3, padding=1), nn.BatchNorm2d(embed_dim), nn.ReLU())
+        self.skip = nn.Conv2d(c1, embed_dim, 1)
+
+    def forward(self, s1: torch.Tensor) -> torch.Tensor:
+        """Region features F_r (B, d, s/2, s/2) from ``s1``."""
+        out = self.up2(self.up1(self.conv(s1))) + self.skip(s1)
+        return F.avg_pool2d(out, kernel_size=4, stride=2, padding=1)
+
+
+class RegionAwareSpatialAttention(nn.Module):
+    """RASA: LoRE queries attend to region features; returns (activations (B, k), ξ (B, k, d)).
+
+    The ``h`` heads are full width (each d → d, not split) and independent; they are held
+    in one fused Linear(d, h·d) per projection, which has the same parameters and the same
+    default initialisation distribution as ``h`` separate Linear(d, d).
+    """
+
+    def __init__(self, embed_dim: int, heads: int, tokens: int) -> None:
+        super().__init__()
+        self.embed_dim, self.heads = embed_dim, heads
+        self.query = nn.Linear(embed_dim, heads * embed_dim)
+        self.key = nn.Linear(embed_dim, heads * embed_dim)
+        self.value = nn.Linear(embed_dim, heads * embed_dim)
+        self.output = nn.Linear(heads * embed_dim, embed_dim)
+        self.noise = nn.Parameter(torch.randn(tokens, embed_dim))  # P, trained, added to the values only
+        hidden1, hidden2 = _FFN_HIDDEN
+        self.ffn = nn.Sequential(
+            nn.Linear(embed_dim, hidden1),
+            nn.ReLU(),
+            nn.LayerNorm(hidden1),
+            nn.Linear(hidden1, hidden2),
+            nn.ReLU(),
+            nn.LayerNorm(hidden2),
+            nn.Linear(hidden2, 1),
+            nn.Sigmoid(),
+        )
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, _ = x.shape
+        return x.view(batch, length, self.heads, self.embed_dim).transpose(1, 2)
+
+    def forward(self, features: torch.Tensor, lore: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Activations and ξ for ``features`` (B, d, t, t) and LoRE (k, d)."""
+        batch = features.shape[0]
+        tokens = features.flatten(2).transpose(1, 2)  # (B, t², d), index row·t + col
+        queries = lore.to(tokens.dtype).unsqueeze(0).expand(batch, -1, -1)
+        q, k = self._split(self.query(queries)), self._split(self.key(tokens))
+        v = self._split(self.value(tokens + self.noise))
+        # softmax(Q Kᵀ / sqrt(d)) V per head; SDPA's default scale is 1/sqrt(d) for full-width heads.
+        attended = F.scaled_dot_product_attention(q, k, v)  # (B, h, k, d)
+        attended = attended.transpose(1, 2).reshape(batch, -1, self.heads * self.embed_dim)
+        embeddings = self.output(attended) + queries
+        return self.ffn(embeddings).squeeze(-1), embeddings
+
+
+class MaskDecoder(nn.Module):
+    """Point–pixel cross-attention and the up-sampler to the (B, 1, 2s, 2s) logits."""
+
+    def __init__(
+        self, embed_dim: int, heads: int, num_points: int, token_side: int, widths: tuple[int, int] = _UPSAMPLER
+    ) -> None:
+        super().__init__()
+        self.attention = nn.MultiheadAttention(embed_dim, heads, batch_first=True)
+        self.position = nn.Parameter(torch.randn(1, embed_dim, token_side, token_side))  # Pos, values only
+        self.dropout = nn.Dropout(_DROPOUT)
+        self.norm_points = nn.LayerNorm(embed_dim)
+        self.norm_candidates = nn.LayerNorm(num_points)
+        wide, narrow = widths
+        self.upsample = nn.Sequential(
+            nn.ConvTranspose2d(num_points, wide, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(wide, narrow, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(narrow, 1, 1),
+        )
+
+    def forward(self, image_embedding: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """Logits for the image embedding (B, d, t, t) and ξ (B, k, d)."""
+        batch, _, side, _ = image_embedding.shape
+        keys = image_embedding.flatten(2).transpose(1, 2)  # (B, t², d)
+        values = (image_embedding + self.position).flatten(2).transpose(1, 2)
+        attended, _ = self.attention(points, keys, values, need_weights=False)
+        y = self.norm_points(self.dropout(attended) + points)  # (B, k, d)
+        similarity = self.norm_candidates(torch.bmm(keys, y.transpose(1, 2)))  # (B, t², k)
+        grid = similarity.transpose(1, 2).reshape(batch, -1, side, side)  # candidates as channels
+        return self.upsample(grid)
+
+
+class RasaloreNet(nn.Module):
+    """Encoder, refiner, one RASA + LoRE buffer per modality, mask decoder.
+
+    Args:
+        geometry: input side, k, d and heads.
+        lore: the fixed LoRE (k, d) of each modality, e.g. ``{"flair": tensor}``; stored as
+            buffers (saved with the weights, never trained).
+    """
+
+    def __init__(self, geometry: Geometry, lore: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        if not lore:
+            raise ValueError("RasaloreNet needs the LoRE of at least one modality")
+        self.geometry = geometry
+        self.modalities: tuple[str, ...] = tuple(lore)
+        d, tokens = geometry.embed_dim, geometry.token_side**2
+        self.encoder = ImageEncoder(d, geometry.channels)
+        self.refiner = Refiner(d, geometry.channels)
+        self.rasa = nn.ModuleDict({m: RegionAwareSpatialAttention(d, geometry.heads, tokens) for m in lore})
+        self.decoder = MaskDecoder(d, geometry.heads, geometry.num_points, geometry.token_side, geometry.upsampler)
+        for modality, table in lore.items():
+            if tuple(table.shape) != (geometry.num_points, d):
+                raise ValueError(
+                    f"LoRE of {modality!r} has shape {tuple(table.shape)}, expected {(geometry.num_points, d)}"
+                )
+            self.register_buffer(f"lore_{modality}", table.detach().clone().float())
+        _init_convolutions(self)
+
+    def lore(self, modality: str) -> torch.Tensor:
+        """The fixed LoRE (k, d) of ``modality``."""
+        return getattr(self, f"lore_{modality}")
+
+    def forward(self, images: torch.Tensor, modality: str | None = None) -> NetOutput:
+        """Logits, point activations and ξ for images (B, 1, s, s) in [0, 255]."""
+        modality = modality or self.modalities[0]
+        s1, s4 = self.encoder(images)
+        activations, embeddings = self.rasa[modality](self.refiner(s1), self.lore(modality))
+        return NetOutput(self.decoder(s4, embeddings), activations, embeddings)
+
+    def embeddings(self, images: torch.Tensor, modality: str) -> torch.Tensor:
+        """ξ alone (the encoder's ``s4`` and the decoder are skipped where possible)."""
+        s1, _ = self.encoder(images)
+        return self.rasa[modality](self.refiner(s1), self.lore(modality))[1]
+
+
+def _init_convolutions(module: nn.Module) -> None:
+    # §7 / official train.py: Kaiming-normal (fan_out, ReLU) for Conv and ConvTranspose, zero bias;
+    # everything else keeps PyTorch's default initialisation (P and Pos are N(0, 1)).
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
+def parameter_counts(net: RasaloreNet, modalities: Sequence[str] | None = None) -> dict[str, int]:
+    """Trainable parameters per block (§7's breakdown) and in total.
+
+    Args:
+        net: the network.
+        modalities: RASA blocks to count (default: all).
+
+    Returns:
+        ``{"e1": ..., "e2": ..., "e3": ..., "e4": ..., "refiner": ..., "rasa": ...,
+        "rasa_noise": ..., "decoder_attention": ..., "decoder_position": ...,
+        "decoder_upsampler": ..., "decoder_norms": ..., "encoder_side": ...,
+        "decoder": ..., "total": ...}``.
+    """
+
+    def count(module: nn.Module) -> int:
+        return sum(p.numel() for p in module.parameters())
+
+    chosen = tuple(modalities or net.modalities)
+    decoder = net.decoder
+    counts = {name: count(getattr(net.encoder, name)) for name in ("e1", "e2", "e3", "e4")}
+    counts["refiner"] = count(net.refiner)
+    counts["rasa"] = sum(count(net.rasa[m]) for m in chosen)
+    counts["rasa_noise"] = sum(net.rasa[m].noise.numel() for m in chosen)
+    counts["decoder_attention"] = count(decoder.attention)
+    counts["decoder_position"] = decoder.position.numel()
+    counts["decoder_upsampler"] = count(decoder.upsample)
+    counts["decoder_norms"] = count(decoder.norm_points) + count(decoder.norm_candidates)
+    counts["encoder_side"] = sum(counts[n] for n in ("e1", "e2", "e3", "e4", "refiner", "rasa"))
+    counts["decoder"] = count(decoder)
+    counts["total"] = counts["encoder_side"] + counts["decoder"]
+    return counts
