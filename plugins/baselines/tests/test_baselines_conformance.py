@@ -16,3 +16,48 @@ class TestUNetConformance(PluginConformance):
     plugin_name = "unet"
     distribution = "wsad-baselines"
     options = {"epochs": 1, "channels": (8, 16), "batch_size": 8}
+
+
+class TestAmeCamConformance(PluginConformance):
+    role = "generator"
+    plugin_name = "ame-cam"
+    distribution = "wsad-baselines"
+    options = {
+        "width": 4,
+        "simclr_epochs": 1,
+        "simclr_batch_size": 8,
+        "classifier_epochs": 1,
+        "classifier_batch_size": 8,
+        "aggregation_epochs": 1,
+        "aggregation_batch_size": 8,
+    }
+
+
+class TestAEConformance(PluginConformance):
+    role = "segmenter"
+    plugin_name = "ae"
+    distribution = "wsad-baselines"
+    options = {
+        "image_size": 32,
+        "encoder_channels": (4, 8),
+        "decoder_channels": (8, 4),
+        "bottleneck_channels": 2,
+        "latent_dim": 8,
+        "epochs": 1,
+        "batch_size": 8,
+        "erosion_iterations": 1,
+    }
+
+
+class TestDAEConformance(PluginConformance):
+    role = "segmenter"
+    plugin_name = "dae"
+    distribution = "wsad-baselines"
+    options = {
+        "image_size": 32,
+        "channels": (4, 8),
+        "epochs": 1,
+        "iterations_per_epoch": 2,
+        "batch_size": 4,
+        "validation_batches": 1,
+    }

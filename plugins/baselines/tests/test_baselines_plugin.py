@@ -30,7 +30,7 @@ def test_installed_plugin_loads_through_entry_points():
     statuses = {s.name: s for s in PluginHost(disabled=()).statuses()}
     status = statuses["baselines"]
     assert status.state == "ok", status.error
-    assert status.specs == {"generator": ["zscore"], "segmenter": ["unet"]}
+    assert status.specs == {"generator": ["ame-cam", "zscore"], "segmenter": ["ae", "dae", "unet"]}
 
 
 def test_specs_are_labelled_reference_baselines(host):
@@ -42,6 +42,28 @@ def test_specs_are_labelled_reference_baselines(host):
         assert spec.version == "0.1.0"
         assert spec.options.model_config["frozen"] is True
     assert unet.needs_pseudo_masks is True
+
+
+def test_published_baselines_declare_their_map_semantics(host):
+    amecam, ae, dae = host.get("generator", "ame-cam"), host.get("segmenter", "ae"), host.get("segmenter", "dae")
+    for spec in (amecam, ae, dae):
+        assert spec.reference is False
+        assert spec.citation
+        assert spec.options.model_config["frozen"] is True
+    # AME-CAM maps are min-maxed to [0, 1] with a 0.5 cut-off; residuals are unbounded scores.
+    assert amecam.io.output_kind == "probability"
+    assert ae.io.output_kind == dae.io.output_kind == "score"
+    assert ae.needs_pseudo_masks is False
+    assert dae.needs_pseudo_masks is False
+    # Defaults are the published configurations (baselines.md §1-§3).
+    defaults = amecam.options()
+    assert defaults.exit_weights == (0.25, 0.5, 0.75, 1.0)
+    assert (defaults.simclr_epochs, defaults.classifier_epochs, defaults.aggregation_epochs) == (100, 10, 10)
+    assert defaults.threshold == 0.5
+    dae_defaults = dae.options()
+    assert (dae_defaults.image_size, dae_defaults.noise_std, dae_defaults.noise_resolution) == (128, 0.2, 16)
+    assert dae_defaults.epochs * dae_defaults.iterations_per_epoch == 67_200
+    assert ae.options().encoder_channels == (32, 64, 128, 128)
 
 
 def test_options_reject_unknown_keys(host):
@@ -56,6 +78,9 @@ def test_factories_build_role_objects_from_defaults(host, context_factory):
     context = context_factory()
     assert isinstance(host.create("generator", "zscore", {}, context), PseudoMaskGenerator)
     assert isinstance(host.create("segmenter", "unet", {}, context), Segmenter)
+    assert isinstance(host.create("generator", "ame-cam", {}, context), PseudoMaskGenerator)
+    assert isinstance(host.create("segmenter", "ae", {}, context), Segmenter)
+    assert isinstance(host.create("segmenter", "dae", {}, context), Segmenter)
 
 
 def test_registering_does_not_import_torch():

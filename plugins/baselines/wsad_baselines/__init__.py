@@ -1,9 +1,10 @@
-"""wsad-baselines: deliberately simple reference methods, clearly labelled as such.
+"""wsad-baselines: RASALoRE's comparison baselines and two reference methods.
 
-* ``zscore`` (generator): per-pixel intensity z-score against healthy-labelled slices.
-* ``unet`` (segmenter): a small MONAI 2-D U-Net trained on pseudo-masks.
-
-Neither is a published method; their outputs carry that note.
+* ``ame-cam`` (generator): AME-CAM, multi-exit CAMs from slice labels (Chen et al., MICCAI 2023).
+* ``ae`` (segmenter): the autoencoder of Baur et al. (MedIA 2021), unsupervised on healthy slices.
+* ``dae`` (segmenter): the denoising autoencoder of Kascenas et al. (MIDL 2022), unsupervised.
+* ``zscore`` (generator) and ``unet`` (segmenter): reference baselines, not published methods;
+  their outputs carry that note.
 """
 
 from __future__ import annotations

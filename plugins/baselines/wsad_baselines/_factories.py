@@ -5,12 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from wsad_baselines.ae import AESegmenter
+    from wsad_baselines.amecam import AmeCamGenerator
     from wsad_baselines.config import UNetOptions, ZScoreOptions
+    from wsad_baselines.config_amecam import AmeCamOptions
+    from wsad_baselines.config_recon import AEOptions, DAEOptions
+    from wsad_baselines.dae import DAESegmenter
     from wsad_baselines.unet import UNetSegmenter
     from wsad_baselines.zscore import ZScoreGenerator
     from wsad_core import BuildContext
 
-__all__ = ["build_unet", "build_zscore"]
+__all__ = ["build_ae", "build_ame_cam", "build_dae", "build_unet", "build_zscore"]
 
 
 def build_zscore(options: ZScoreOptions, context: BuildContext) -> ZScoreGenerator:
@@ -25,3 +30,24 @@ def build_unet(options: UNetOptions, context: BuildContext) -> UNetSegmenter:
     from wsad_baselines.unet import UNetSegmenter
 
     return UNetSegmenter(options, context)
+
+
+def build_ame_cam(options: AmeCamOptions, context: BuildContext) -> AmeCamGenerator:
+    """The ``ame-cam`` generator for ``options``."""
+    from wsad_baselines.amecam import AmeCamGenerator
+
+    return AmeCamGenerator(options, context)
+
+
+def build_ae(options: AEOptions, context: BuildContext) -> AESegmenter:
+    """The ``ae`` segmenter for ``options``."""
+    from wsad_baselines.ae import AESegmenter
+
+    return AESegmenter(options, context)
+
+
+def build_dae(options: DAEOptions, context: BuildContext) -> DAESegmenter:
+    """The ``dae`` segmenter for ``options``."""
+    from wsad_baselines.dae import DAESegmenter
+
+    return DAESegmenter(options, context)

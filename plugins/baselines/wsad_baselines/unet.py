@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from wsad_baselines._digest import hash_slices
 from wsad_baselines._unet_data import EpochBatches, TrainingSlices, segmentation_loss
 from wsad_baselines.config import UNetOptions
 from wsad_baselines.torch_model import ReferenceUNet
@@ -31,7 +32,6 @@ __all__ = ["UNetSegmenter"]
 
 _FORMAT = "wsad-baselines.unet/1"
 _INIT_STREAM = 1  # derive_seed key of the weight initialisation
-_HASH_CHUNK = 64
 
 
 class UNetSegmenter:
@@ -218,8 +218,4 @@ def _hash_training_slices(digest: Any, data: TrainingSlices) -> None:
     # Chunked, so that memory-mapped slice caches are hashed without loading them whole.
     digest.update(data.index.astype(np.int64).tobytes())
     digest.update(np.packbits(data.targets).tobytes())
-    for start in range(0, len(data), _HASH_CHUNK):
-        index = data.index[start : start + _HASH_CHUNK]
-        digest.update(np.ascontiguousarray(data.slices.images[index]).data)
-        digest.update(np.packbits(data.slices.brain_masks[index]).tobytes())
-        digest.update(data.slices.labels[index].tobytes())
+    hash_slices(digest, data.slices, data.index)

@@ -1,0 +1,203 @@
+"""Shared scaffolding of the unsupervised reconstruction segmenters ``ae`` and ``dae``.
+
+Both train on the healthy-labelled slices only (``needs_pseudo_masks=False``) through the
+core loop :func:`wsad_core.training.train` (checkpoints under ``context.work_dir``,
+resume, progress bars, AMP on CUDA only), resize slices to the method's internal square
+size, and predict a post-processed, unbounded residual map (``kind="score"``) at the
+slice size, 0 outside the brain. Thresholds are the evaluator's job.
+
+A subclass provides the network, optimizer, batches, loss, validation, the per-pixel
+residual and the post-processing.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+
+from wsad_baselines._digest import run_key
+from wsad_baselines._notes import HEALTHY_DATA_NOTE, reduced_settings_note
+from wsad_baselines._recon_data import HealthySlices
+from wsad_baselines._resize import batch_to_size, maps_to_size, masks_to_size
+from wsad_baselines._seeding import seeded_global_rng, seeded_init
+from wsad_core import ContractError, ScoreMaps
+from wsad_core.training import autocast
+
+if TYPE_CHECKING:
+    from wsad_core import BuildContext, MaskSet, SliceSet
+    from wsad_core.training import TrainingHistory
+
+__all__ = ["ReconstructionSegmenter"]
+
+_INIT_STREAM, _TRAIN_STREAM = 1, 2
+
+
+class ReconstructionSegmenter(abc.ABC):
+    """Base of ``ae`` and ``dae``.
+
+    Args:
+        options: the method's validated options (must have ``image_size`` and
+            ``predict_batch_size``).
+        context: device, seed, work directory, AMP flag, progress and logger.
+    """
+
+    method: ClassVar[str]
+    format: ClassVar[str]
+    size_fields: ClassVar[tuple[str, ...]]
+    prediction_fields: ClassVar[frozenset[str]]
+
+    def __init__(self, options: Any, context: BuildContext) -> None:
+        self.options = options
+        self.context = context
+        self.model: torch.nn.Module | None = None
+        self.history: TrainingHistory | None = None
+        self._modalities: tuple[str, ...] = ()
+        self._facts: dict[str, Any] = {}
+        self._run_notes: list[str] = []
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Caveats shown with every result: data deviation, method notes, reduced settings, run facts."""
+        reduced = reduced_settings_note(self.options, self.size_fields)
+        return (HEALTHY_DATA_NOTE, *self.method_notes(), *([reduced] if reduced else []), *self._run_notes)
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """Training facts recorded with the run."""
+        postprocess = {name: getattr(self.options, name) for name in sorted(self.prediction_fields)}
+        facts = {"method": self.method, "modalities": list(self._modalities), "postprocess": postprocess, **self._facts}
+        if self.history is not None:
+            facts |= {
+                "epochs": self.history.completed,
+                "selected_epoch": self.history.selected_epoch,
+                "final_train_loss": self.history.train_loss[-1],
+                "best_val_loss": self.history.best_val_loss,
+                "seconds_per_epoch": self.history.seconds,
+            }
+        return facts
+
+    # --- subclass hooks -------------------------------------------------------------
+    @abc.abstractmethod
+    def method_notes(self) -> tuple[str, ...]:
+        """The score and post-processing actually used, and the method's deviations."""
+
+    @abc.abstractmethod
+    def build_model(self, in_channels: int) -> torch.nn.Module:
+        """The untrained network for ``in_channels`` modalities."""
+
+    @abc.abstractmethod
+    def configure(self, model: torch.nn.Module) -> tuple[torch.optim.Optimizer, Any]:
+        """Optimizer and scheduler (or ``None``) of ``model``."""
+
+    @abc.abstractmethod
+    def epoch_batches(self, data: HealthySlices, epoch: int, generator: torch.Generator) -> Iterable[Any]:
+        """One (pseudo-)epoch's training batches, all randomness drawn from ``generator``."""
+
+    @abc.abstractmethod
+    def loss(self, model: torch.nn.Module, batch: Any) -> torch.Tensor:
+        """Scalar training loss of one batch."""
+
+    @abc.abstractmethod
+    def validation(self, model: torch.nn.Module, data: HealthySlices) -> Callable[[], float]:
+        """The validation loss over ``data`` (healthy validation slices), as a callable."""
+
+    @abc.abstractmethod
+    def run_training(
+        self, model: torch.nn.Module, data: HealthySlices, validate: Callable[[], float] | None, checkpoint_dir: Path
+    ) -> TrainingHistory:
+        """Train ``model`` with the core loop."""
+
+    @abc.abstractmethod
+    def residual(self, images: torch.Tensor, reconstruction: torch.Tensor, slices: SliceSet, part: slice) -> np.ndarray:
+        """Per-pixel residual ``(B, S, S)`` of one prediction batch (before masking and filtering)."""
+
+    @abc.abstractmethod
+    def postprocess(self, residuals: np.ndarray, brain: np.ndarray, slices: SliceSet) -> np.ndarray:
+        """Masking and filtering of all residuals ``(N, S, S)`` with the resized brain masks."""
+
+    def prepare(self, slices: SliceSet) -> None:  # noqa: B027 - optional hook
+        """Per-call statistics needed by :meth:`residual` (e.g. per-volume quantiles)."""
+
+    # --- training -------------------------------------------------------------------
+    def fit(
+        self,
+        train: SliceSet,
+        pseudo_masks: MaskSet | None = None,
+        *,
+        validation: SliceSet | None = None,
+        validation_masks: MaskSet | None = None,
+    ) -> None:
+        """Train on the healthy-labelled slices of ``train``; ``validation``'s healthy slices select/stop.
+
+        Pseudo-masks are ignored: the method is unsupervised.
+
+        Raises:
+            DataError: no training slice is labelled healthy.
+        """
+        del pseudo_masks, validation_masks
+        device, size = self.context.torch_device(), self.options.image_size
+        data = HealthySlices.select(train, size, device, method=self.method, what="training")
+        held = (
+            None
+            if validation is None
+            else HealthySlices.select(validation, size, device, method=self.method, what="validation")
+        )
+        if held is not None and len(held) == 0:
+            held = None
+        self._run_notes = []
+        if held is None:
+            self._run_notes.append("no healthy validation slice: no validation-based selection or stopping")
+        model = seeded_init(self.context, _INIT_STREAM, lambda: self.build_model(train.images.shape[1]))
+        validate = None if held is None else self.validation(model, held)
+        checkpoint_dir = self._checkpoint_dir(data, held)
+        with seeded_global_rng(self.context, _TRAIN_STREAM):
+            self.history = self.run_training(model, data, validate, checkpoint_dir)
+        self.model, self._modalities = model, train.modalities
+        self._facts = {
+            "healthy_train_slices": len(data),
+            "healthy_validation_slices": 0 if held is None else len(held),
+            "image_size": size,
+            "checkpoint_dir": str(checkpoint_dir),
+        }
+
+    def _checkpoint_dir(self, data: HealthySlices, held: HealthySlices | None) -> Path:
+        training = self.options.model_dump(mode="json", exclude=set(self.prediction_fields))
+        parts = [(data.slices, data.index)] + ([] if held is None else [(held.slices, held.index)])
+        key = run_key([self.format, training, self.context.seed], parts)
+        return Path(self.context.work_dir) / f"{self.method}-{key}"
+
+    # --- prediction -----------------------------------------------------------------
+    def predict(self, slices: SliceSet) -> ScoreMaps:
+        """Post-processed residual maps ``(N, H, W)`` (``kind="score"``), 0 outside the brain.
+
+        Raises:
+            ContractError: called before :meth:`fit`, or with other modalities.
+        """
+        model = self._fitted(slices)
+        device, size, step = self.context.torch_device(), self.options.image_size, self.options.predict_batch_size
+        residuals = np.zeros((len(slices), size, size), np.float32)
+        brain = np.zeros((len(slices), size, size), bool)
+        self.prepare(slices)
+        model.eval()
+        with torch.inference_mode():
+            for start in range(0, len(slices), step):
+                part = slice(start, start + step)
+                images = batch_to_size(slices.images[part], size, device)
+                with autocast(self.context.device, self.context.amp):
+                    reconstruction = model(images)
+                residuals[part] = self.residual(images, reconstruction.float(), slices, part)
+                brain[part] = masks_to_size(slices.brain_masks[part], size, device)[:, 0].cpu().numpy()
+        maps = maps_to_size(self.postprocess(residuals, brain, slices), slices.spatial_shape)
+        return ScoreMaps(np.where(slices.brain_masks, maps, 0.0).astype(np.float32), kind="score")
+
+    def _fitted(self, slices: SliceSet) -> torch.nn.Module:
+        if self.model is None:
+            raise ContractError(f"{self.method}: predict() called before fit()")
+        if slices.modalities != self._modalities:
+            raise ContractError(f"{self.method}: trained on modalities {self._modalities}, got {slices.modalities}")
+        return self.model
