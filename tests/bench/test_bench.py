@@ -244,3 +244,27 @@ def test_other_executors_run_the_same_jobs(phantom_dataset, tmp_path, monkeypatc
     outcome = run_bench(config, PluginHost(), out_dir=tmp_path / "out")
     assert {r["status"] for r in outcome.records} == {"finished"}
     assert len(outcome.records) == 2
+
+
+@pytest.mark.parametrize("scale", ["cpu", "paper"])
+def test_preset_options_are_valid_for_the_installed_plugins(scale):
+    # A preset that names an option a plugin renamed would only fail hours into a benchmark.
+    from wsad_core.bench.presets import preset
+
+    host = PluginHost()
+    config = preset("rasalore-table1", data="demo", scale=scale)
+    checked = 0
+    for row in config.pipelines:
+        for role in ("generator", "refiner", "segmenter"):
+            stage = getattr(row, role)
+            if stage is None or stage.name not in host.specs(role):
+                continue
+            host.validate_options(role, stage.name, stage.options)
+            checked += 1
+    assert checked >= 8, "the built-in plugins should cover most rows"
+    reduced = {
+        row.label
+        for row in config.pipelines
+        if any(getattr(row, r) and getattr(row, r).options for r in ("generator", "segmenter"))
+    }
+    assert ({"AE", "DAE", "AME-CAM", "RASALoRE"} <= reduced) == (scale == "cpu")

@@ -20,8 +20,25 @@ __all__ = ["PRESETS", "preset"]
 Scale = Literal["paper", "cpu"]
 
 # Options that shrink training for CPU runs, per plugin; unknown plugins run with defaults.
+# The values are those of benchmarks/configs/brats2018-demo-cpu.yaml (docs/results.md): about two
+# hours for the whole table on 2 CPU cores with the BraTS 2018 demo cases.
 _CPU_OPTIONS: dict[str, dict[str, Any]] = {
     "unet": {"epochs": 4},
+    "ae": {"epochs": 10, "batch_size": 32},
+    "dae": {"channels": [16, 32, 64, 128], "epochs": 6, "iterations_per_epoch": 32, "validation_batches": 4},
+    "ame-cam": {
+        "image_size": 128,
+        "width": 32,
+        "simclr_epochs": 2,
+        "simclr_batch_size": 64,
+        "classifier_epochs": 6,
+        "classifier_batch_size": 32,
+        "aggregation_epochs": 2,
+        "aggregation_batch_size": 32,
+    },
+    "rasalore": {"preset": "cpu-small", "epochs": 4},
+    # With CLIP weights on a CPU: ~25 s per step of 16 slices (ViT-B/32), so 3 of the 60 epochs.
+    "ddpt": {"epochs": 3},
 }
 
 
