@@ -111,9 +111,9 @@ def train_simclr(
         parts = minibatch_indices(len(data), options.simclr_batch_size, generator)
         return LazyBatches(parts, functools.partial(views, generator=generator))
 
-    def loss_fn(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def loss_fn(net: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         first, second = batch
-        return nt_xent(model(first), model(second), options.simclr_temperature, options.simclr_normalize)
+        return nt_xent(net(first), net(second), options.simclr_temperature, options.simclr_normalize)
 
     history = train(
         model=model,
@@ -152,9 +152,9 @@ def train_classifier(
         parts = minibatch_indices(len(data), options.classifier_batch_size, generator)
         return LazyBatches(parts, lambda positions: (data.inputs(positions), data.labels(positions)))
 
-    def loss_fn(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def loss_fn(net: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         images, labels = batch
-        return multi_exit_bce(model(images)[0], labels, options.exit_weights)
+        return multi_exit_bce(net(images)[0], labels, options.exit_weights)
 
     def validate(held: LabelledSlices) -> float:
         scores = []
@@ -197,11 +197,11 @@ def train_aggregator(
         del epoch
         return LazyBatches(minibatch_indices(len(data), options.aggregation_batch_size, generator), data.inputs)
 
-    def loss_fn(images: torch.Tensor) -> torch.Tensor:
+    def loss_fn(net: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             _, cams = classifier.upsampled_cams(images)
         grey = images.mean(dim=1, keepdim=True)
-        return aggregation_loss(grey, model(grey, cams.float()), options.rank_alpha)
+        return aggregation_loss(grey, net(grey, cams.float()), options.rank_alpha)
 
     history = train(
         model=model,

@@ -125,7 +125,7 @@ class AESegmenter(ReconstructionSegmenter):
             train,
             model=model,
             optimizer=optimizer,
-            loss_fn=functools.partial(self.loss, model),
+            loss_fn=self.loss,  # (model, batch): DDP-ready under torchrun
             batches=functools.partial(self.epoch_batches, data),
             context=self.context,
             checkpoint_dir=checkpoint_dir,

@@ -144,7 +144,7 @@ class DAESegmenter(ReconstructionSegmenter):
         return train(
             model=model,
             optimizer=optimizer,
-            loss_fn=functools.partial(self.loss, model),
+            loss_fn=self.loss,  # (model, batch): DDP-ready under torchrun
             batches=functools.partial(self.epoch_batches, data),
             epochs=options.epochs,
             context=self.context,

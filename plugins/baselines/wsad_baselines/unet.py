@@ -112,14 +112,15 @@ class UNetSegmenter:
             del epoch
             return EpochBatches(data, options.batch_size, generator, augment)
 
-        def loss_fn(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        # Forward through the model it is given: under torchrun that is the DDP wrapper.
+        def loss_fn(net: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
             images, targets = batch
-            return segmentation_loss(model(images.to(device)), targets.to(device), options.dice_weight)
+            return segmentation_loss(net(images.to(device)), targets.to(device), options.dice_weight)
 
         def validate(held: TrainingSlices) -> float:
             total = 0.0
             for images, targets in EpochBatches(held, options.predict_batch_size, torch.Generator(), None):
-                total += float(loss_fn((images, targets))) * len(images)
+                total += float(loss_fn(model, (images, targets))) * len(images)
             return total / len(held)
 
         checkpoint_dir = self._checkpoint_dir(data, held_out)

@@ -145,12 +145,15 @@ def run_stage(
         del epoch
         return EpochBatches(train_data, options.batch_size, generator, side, augment)
 
-    def loss_fn(batch: Batch) -> torch.Tensor:
-        return batch_loss(net, batch, plan, options, geometry, device)
+    # Forward through the model it is given: under torchrun that is the DDP wrapper.
+    def loss_fn(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
+        return batch_loss(model, batch, plan, options, geometry, device)
 
     validate: Callable[[], float] | None = None
     if held_out is not None and len(held_out):
-        validate = functools.partial(_validation_loss, held_out, options.predict_batch_size, side, loss_fn)
+        validate = functools.partial(
+            _validation_loss, held_out, options.predict_batch_size, side, functools.partial(loss_fn, net)
+        )
     selection = "best-validation" if options.selection == "val-loss" else "last"
     devices: Sequence[int] = [torch.cuda.current_device()] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
