@@ -13,8 +13,8 @@ bounded by ``--max-cases``, for
 * ``zscore + medsam`` (refiner)    its pseudo-masks refined by MedSAM box prompts;
 * ``zscore -> medsam-box``/``-point``  MedSAM prompted by the generator's masks as the segmenter.
 
-DDPT (the generator RASALoRE refines) is being implemented separately; ``zscore`` (wsad-baselines, a
-reference baseline, not a published method) stands in as the offline generator. Reported: per-slice
+DDPT (the generator RASALoRE refines) needs CLIP weights that cannot be downloaded offline; ``zscore``
+(wsad-baselines, a reference baseline, not a published method) stands in as the offline generator. Reported: per-slice
 Dice / AUPRC on test patients (RASALoRE's protocol: test slices with > 200 lesion pixels, native frame)
 at ``fixed:0.5`` and ``val-best``, and the per-slice Dice of the training pseudo-masks (what RASALoRE
 trains on), each with the number of slices.

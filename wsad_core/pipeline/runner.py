@@ -210,6 +210,8 @@ def _execute(
                 "notes": notes,
                 "split_sha256": data.split.sha256,
                 "dataset": {"name": data.index.name, "root": str(data.index.root), "synthetic": data.index.synthetic},
+                # Under torchrun the segmenter trained on this many ranks (the batch was sharded across them).
+                "world_size": distributed.current().size,
             },
         )
     )
