@@ -66,7 +66,12 @@ class MedSAMCommonOptions(BaseModel):
     mask_outside_brain: bool = Field(
         False, description="Set probabilities outside the brain mask to 0 (RASALoRE does not; off = faithful)."
     )
-    batch_size: int = Field(4, ge=1, description="Slices per image-encoder forward pass.")
+    batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="Slices per image-encoder forward pass. Default: 1 on CPU (batching is slower per slice there: "
+        "LiteMedSAM 2.0 s at 1 vs 2.5 s at 4 on 2 cores, benchmarks/bench_medsam.py), 8 on CUDA.",
+    )
     memory_cache_items: int = Field(
         64,
         ge=0,

@@ -120,7 +120,7 @@ class MedSAMEngine:
         self.stats["slices"] += n
         self.stats["prompted_slices"] += len(todo)
         self.stats["prompts"] += sum(len(p) for _, p in todo)
-        batch = self.options.batch_size
+        batch = self.options.batch_size or (8 if self.backend.device.startswith("cuda") else 1)
         with self.context.progress.task(f"MedSAM ({self.backend.name})", total=len(todo)) as progress:
             for start in range(0, len(todo), batch):
                 chunk = todo[start : start + batch]
