@@ -19,10 +19,10 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 setup: $(STAMP)
 
 # The full RASALoRE pipeline offline: zscore stands in for DDPT (no CLIP weights offline), LiteMedSAM
-# refines, RASALoRE trains at reduced size (cpu-small, 5 epochs); every output says so (README).
+# refines, RASALoRE trains at reduced size (cpu-small, 10 epochs); every output says so (README).
 demo: setup  ## full pipeline on the embedded synthetic dataset; results in runs/<timestamp>-...
 	$(BIN)/wsad run --generator zscore --refiner medsam --segmenter rasalore --data demo \
-	    -o segmenter.preset=cpu-small -o segmenter.epochs=5
+	    -o segmenter.preset=cpu-small -o segmenter.epochs=10
 
 test: setup  ## the CI test suite (excludes tests marked slow)
 	$(BIN)/python -m pytest -m "not slow"
