@@ -5,6 +5,8 @@ Loaded automatically wherever wsad-core is installed; it imports nothing heavy.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from wsad_core.context import BuildContext
 from wsad_core.plugins import PluginHost
 from wsad_core.testing.synthetic import ToyBatch, toy_batch
 
-__all__ = ["wsad_build_context", "wsad_host", "wsad_isolated_host", "wsad_toy_batch"]
+__all__ = ["wsad_build_context", "wsad_context_factory", "wsad_host", "wsad_isolated_host", "wsad_toy_batch"]
 
 
 @pytest.fixture
@@ -26,6 +28,21 @@ def wsad_toy_batch() -> ToyBatch:
 def wsad_build_context(tmp_path: Path) -> BuildContext:
     """A CPU :class:`BuildContext` with a temporary work directory and seed 0."""
     return BuildContext(device="cpu", seed=0, work_dir=tmp_path / "work")
+
+
+@pytest.fixture
+def wsad_context_factory(tmp_path: Path) -> Callable[..., BuildContext]:
+    """``wsad_context_factory(seed=0, name="run", **fields)``: CPU contexts, each with its own work directory.
+
+    For tests that need several runs side by side (resume, determinism across seeds).
+    """
+
+    def build(seed: int = 0, name: str = "run", **fields: object) -> BuildContext:
+        work_dir = tmp_path / name
+        work_dir.mkdir(parents=True, exist_ok=True)
+        return BuildContext(work_dir=work_dir, seed=seed, logger=logging.getLogger("wsad.test"), **fields)  # type: ignore[arg-type]
+
+    return build
 
 
 @pytest.fixture

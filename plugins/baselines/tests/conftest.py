@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from wsad_core import BuildContext, Label, MaskSet, SliceSet
+from wsad_core import Label, MaskSet, SliceSet
 
 
 @dataclass(frozen=True)
@@ -62,15 +60,9 @@ def dice(prediction: np.ndarray, truth: np.ndarray) -> float:
 
 
 @pytest.fixture
-def context_factory(tmp_path: Path):
-    """``context_factory(seed=0, name="run")`` builds a CPU BuildContext with its own work dir."""
-
-    def build(seed: int = 0, name: str = "run", **kwargs: object) -> BuildContext:
-        work_dir = tmp_path / name
-        work_dir.mkdir(parents=True, exist_ok=True)
-        return BuildContext(work_dir=work_dir, seed=seed, logger=logging.getLogger("wsad.test"), **kwargs)
-
-    return build
+def context_factory(wsad_context_factory):
+    """The core's ``wsad_context_factory`` (CPU contexts with their own work directories)."""
+    return wsad_context_factory
 
 
 @pytest.fixture(name="make_toy")

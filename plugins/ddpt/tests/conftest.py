@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from wsad_core import BuildContext
 
 #: The bundled 2-layer, width-64 open_clip config (64 px, 8 px patches → 8 x 8 grid), random init.
 TINY = {"model": "ddpt-tiny", "pretrained": None, "allow_random_init": True, "epochs": 1}
@@ -32,15 +29,9 @@ def isolated_weights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
 
 
 @pytest.fixture
-def context_factory(tmp_path: Path):
-    """``context_factory(seed=0, name="run")``: a CPU BuildContext with its own work dir."""
-
-    def build(seed: int = 0, name: str = "run", **kwargs: object) -> BuildContext:
-        work_dir = tmp_path / name
-        work_dir.mkdir(parents=True, exist_ok=True)
-        return BuildContext(work_dir=work_dir, seed=seed, logger=logging.getLogger("wsad.test.ddpt"), **kwargs)
-
-    return build
+def context_factory(wsad_context_factory):
+    """The core's ``wsad_context_factory`` (CPU contexts with their own work directories)."""
+    return wsad_context_factory
 
 
 def _dice(prediction: np.ndarray, truth: np.ndarray) -> float:

@@ -40,7 +40,7 @@ def test_an_explicit_path_that_does_not_exist_is_named(tiny, context_factory, tm
 
 
 def test_random_init_is_allowed_only_explicitly_and_then_says_so(tiny, context_factory, caplog):
-    with caplog.at_level(logging.WARNING, logger="wsad.test.ddpt"):
+    with caplog.at_level(logging.WARNING, logger="wsad.test"):
         generator = DDPTGenerator(DDPTOptions(**tiny), context_factory())
     assert generator.notes == (RANDOM_INIT_NOTE,)
     assert RANDOM_INIT_NOTE == "random-init CLIP — not the published method"
