@@ -268,3 +268,19 @@ def test_preset_options_are_valid_for_the_installed_plugins(scale):
         if any(getattr(row, r) and getattr(row, r).options for r in ("generator", "segmenter"))
     }
     assert ({"AE", "DAE", "AME-CAM", "RASALoRE"} <= reduced) == (scale == "cpu")
+
+
+def test_real_data_config_uses_the_presets_cpu_options():
+    # docs/results.md was made with this file; the preset's CPU scale must mean the same settings.
+    from wsad_core.bench import load_bench_config
+    from wsad_core.bench.presets import _CPU_OPTIONS
+
+    config = load_bench_config(REPO / "benchmarks" / "configs" / "brats2018-demo-cpu.yaml")
+    compared = 0
+    for row in config.pipelines:
+        for role in ("generator", "refiner", "segmenter"):
+            stage = getattr(row, role)
+            if stage is not None and stage.options:
+                assert stage.options == _CPU_OPTIONS[stage.name], row.label
+                compared += 1
+    assert compared >= 5
