@@ -11,6 +11,7 @@ from wsad_core._version import __version__
 from wsad_core.context import BuildContext, ProgressReporter, ProgressTask, SilentProgress
 from wsad_core.data.config import PreprocessConfig, SplitConfig
 from wsad_core.data.index import MODALITIES, CaseRecord, DatasetIndex, VolumeRef
+from wsad_core.deviations import DEVIATION_KINDS, Deviation, DeviationKind, setting_deviations
 from wsad_core.errors import (
     ConfigError,
     ContractError,
@@ -51,6 +52,7 @@ from wsad_core.types import (
 )
 
 __all__ = [
+    "DEVIATION_KINDS",
     "MODALITIES",
     "BuildContext",
     "CaseRecord",
@@ -59,6 +61,8 @@ __all__ = [
     "DataError",
     "DatasetIndex",
     "DatasetSpec",
+    "Deviation",
+    "DeviationKind",
     "EvaluationRequest",
     "Evaluator",
     "EvaluatorSpec",
@@ -99,4 +103,5 @@ __all__ = [
     "WsadError",
     "__version__",
     "hookimpl",
+    "setting_deviations",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import torch
+
+    from wsad_core.types import ScoreMaps
 
 __all__ = ["BuildContext", "ProgressReporter", "ProgressTask", "SilentProgress"]
 
@@ -57,6 +59,13 @@ class BuildContext:
         deterministic: the user asked for deterministic algorithms.
         progress: where long loops report progress.
         logger: the plugin's logger; messages also go to the run's log file.
+        validation_dice: only for options that reproduce an official protocol which selects
+            checkpoints on pixel ground truth (RASALoRE's ``selection=gt-val``): scores maps of
+            the ``validation`` slices handed to ``fit`` (same order and frame) against their
+            pixel ground truth and returns the per-slice mean Dice at 0.5 over slices with more
+            than 200 lesion pixels. The plugin never sees the ground truth itself; once it calls
+            this, every row of the run says ``selection=gt-val``. ``None`` without validation
+            patients (and outside the segmenter stage).
     """
 
     device: str = "cpu"
@@ -66,6 +75,7 @@ class BuildContext:
     deterministic: bool = False
     progress: ProgressReporter = field(default_factory=SilentProgress)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("wsad.plugin"))
+    validation_dice: Callable[[ScoreMaps], float] | None = None
 
     def torch_device(self) -> torch.device:
         """``device`` as a :class:`torch.device`."""

@@ -12,10 +12,15 @@ Training-time inputs carry image-level labels only; slices given to ``generate``
 ``predict`` at test time carry ``Label.UNKNOWN``. No role except the evaluator ever
 receives pixel-level ground truth.
 
-Any role object may also have two optional attributes, read after it has run:
+Any role object may also have these optional attributes, read after it has run:
 
-* ``notes: Sequence[str]`` — caveats printed in every output, e.g.
-  ``"random-init CLIP — not the published method"``;
+* ``deviations: Sequence[Deviation]`` — every way this run departs from the published
+  method (weights, substitutes, reduced settings, modality, defaults, data); printed on
+  every result row (:mod:`wsad_core.deviations`);
+* ``checkpoint_selection: str`` — how a trained stage chose its checkpoint, e.g.
+  ``"last epoch"`` or ``"gt-val: best validation Dice against pixel ground truth"``;
+  shown in the ``selection`` column;
+* ``notes: Sequence[str]`` — other facts printed with the results, e.g. what the score is;
 * ``provenance: Mapping[str, Any]`` — facts stored in ``env.json``, e.g. the weights'
   path and sha256.
 """

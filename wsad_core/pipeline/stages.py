@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from wsad_core import distributed
+from wsad_core.deviations import Deviation, as_deviations
 from wsad_core.errors import ContractError
 from wsad_core.types import Label, MaskSet, ScoreMaps
 
@@ -48,6 +49,8 @@ class StageOutputs:
         test_maps: final maps of all test slices (labels hidden).
         overlay_masks: pseudo-masks of the test slices chosen for overlays, in their order.
         notes: caveats reported by the plugins (e.g. missing pretrained weights).
+        deviations: how the plugins depart from their published methods, with their source.
+        selection: how each trained stage chose its checkpoint, per role (``checkpoint_selection``).
         provenance: facts reported by the plugins, per role.
     """
 
@@ -57,6 +60,8 @@ class StageOutputs:
     test_maps: ScoreMaps | None = None
     overlay_masks: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    deviations: list[Deviation] = field(default_factory=list)
+    selection: dict[str, str] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
@@ -95,14 +100,21 @@ def _expand(view: SliceSet | None, anomalous: MaskSet | None, source: str) -> Ma
 
 def _absorb(stage: PlannedStage, outputs: StageOutputs, meta: dict[str, Any]) -> None:
     outputs.notes.extend(f"{stage.role} {stage.name}: {note}" for note in meta.get("notes", []))
+    outputs.deviations.extend(as_deviations(meta.get("deviations", ()), source=f"{stage.role} {stage.name}"))
+    if meta.get("selection"):
+        outputs.selection[stage.role] = str(meta["selection"])
     if meta.get("provenance"):
         outputs.provenance[stage.role] = meta["provenance"]
 
 
 def _plugin_meta(obj: object, stage: PlannedStage, **extra: Any) -> dict[str, Any]:
+    source = f"{stage.role} {stage.name}"
+    selection = getattr(obj, "checkpoint_selection", None)
     return {
         "plugin": stage.describe(),
         "notes": [str(n) for n in getattr(obj, "notes", ()) or ()],
+        "deviations": [d.to_dict() for d in as_deviations(getattr(obj, "deviations", None), source=source)],
+        "selection": None if selection is None else str(selection),
         "provenance": dict(getattr(obj, "provenance", {}) or {}),
         **extra,
     }
