@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import torch
 
+    from wsad_core.data.config import PreprocessConfig
     from wsad_core.types import ScoreMaps
 
 __all__ = ["BuildContext", "ProgressReporter", "ProgressTask", "SilentProgress"]
@@ -59,6 +60,9 @@ class BuildContext:
         deterministic: the user asked for deterministic algorithms.
         progress: where long loops report progress.
         logger: the plugin's logger; messages also go to the run's log file.
+        preprocessing: how the run's slices were made (normalisation, size, selection
+            rules), so that a plugin can say how its inputs differ from its paper's; ``None``
+            outside a run (tests building a plugin directly).
         validation_dice: only for options that reproduce an official protocol which selects
             checkpoints on pixel ground truth (RASALoRE's ``selection=gt-val``): scores maps of
             the ``validation`` slices handed to ``fit`` (same order and frame) against their
@@ -75,6 +79,7 @@ class BuildContext:
     deterministic: bool = False
     progress: ProgressReporter = field(default_factory=SilentProgress)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("wsad.plugin"))
+    preprocessing: PreprocessConfig | None = None
     validation_dice: Callable[[ScoreMaps], float] | None = None
 
     def torch_device(self) -> torch.device:

@@ -158,6 +158,7 @@ def _context_factory(
             deterministic=config.deterministic,
             progress=progress,
             logger=logging.getLogger(f"wsad.{stage.role}.{stage.name}"),
+            preprocessing=config.data.preprocess,
         )
 
     return make
