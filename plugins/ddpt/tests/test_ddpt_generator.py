@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from wsad_ddpt import generator as generator_module
-from wsad_ddpt._data import LabelledSlices, _crop_box, clip_inputs, grey
+from wsad_ddpt._data import CLIP_MEAN, CLIP_STD, LabelledSlices, _crop_box
 from wsad_ddpt.config import DDPTOptions
 from wsad_ddpt.generator import DDPTGenerator
 
@@ -20,54 +19,94 @@ from wsad_core.testing import toy_batch
 QUICK = {"warmup_epochs": 0, "coop_warmup_epochs": 0, "batch_size": 16, "train_fraction": 1.0}
 
 
-def _pretrain_last_block(generator: DDPTGenerator, steps: int = 60, seed: int = 0) -> None:
-    """Stand-in for CLIP pre-training: fit the last block, ln_post and proj of the tiny backbone to tell
-    bright-blob slices from plain ones by their zero-shot similarity to the two hand-crafted prompts,
-    then freeze everything again. A *random* tiny backbone's class-token attention is close to
-    uniform (masks cover ~95 % of the slice whatever the prompts), so only a backbone that learned
-    to look at blobs can show that DDPT's maps land on them, as CLIP's pre-trained attention does.
+def _bright_patch_backbone(generator: DDPTGenerator, sharpness: float = 10.0) -> None:
+    """Stand-in for CLIP pre-training: set the tiny backbone's weights so that the last block's class token
+    attends to bright patches, as CLIP's pre-trained attention lands on salient objects.
+
+    A *random* tiny backbone's class-token attention is close to uniform whatever the prompts, and fitting
+    one to classify blob slices does not reliably make it *look* at the blobs (the former test's stand-in
+    localised for some seeds and covered nothing for others). Built by hand, the property holds for every
+    seed, so the test checks what DDPT adds: that its maps carry the backbone's attention to the right
+    pixels (patch order, grid, resizing, upsampling, thresholds) after prompt training.
+
+    Construction: patch-embedding channel 0 = the patch's mean intensity (two constant channels keep the
+    LayerNorms monotone in it); the blocks before the last add nothing (zero output projections), so the
+    deep visual prompts cannot move the patch tokens; in the last block every head's class-token query
+    meets key = channel 0 with weight ``sharpness``. The class-aware prompts only add columns, which the
+    patch attention's normalisation by its maximum removes.
     """
     visual = generator.network.clip.visual
-    data = toy_batch(n_train=64, n_test=2, size=64, seed=5).train
-    images = clip_inputs(grey(data, np.arange(len(data)), 0, True), 64)
-    labels = torch.from_numpy(data.labels.astype(np.int64))
-    hand = F.normalize(generator.network.handcrafted, dim=-1)
-    params = [*visual.transformer.resblocks[-1].parameters(), *visual.ln_post.parameters(), visual.proj]
-    for p in params:
-        p.requires_grad_(True)
-    optimizer = torch.optim.Adam(params, lr=1e-3)
-    order = torch.Generator().manual_seed(seed)
-    for _ in range(steps):
-        batch = torch.randperm(len(data), generator=order)[:32]
-        loss = F.cross_entropy(30 * F.normalize(visual(images[batch]), dim=-1) @ hand.T, labels[batch])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    generator.network.clip.requires_grad_(False)
+    with torch.no_grad():
+        conv = visual.conv1.weight  # (width, 3, patch, patch), no bias; inputs are CLIP-normalised grey
+        conv.zero_()
+        pixels = conv.shape[-1] * conv.shape[-2]
+        for c in range(3):
+            conv[0, c] = CLIP_STD[c] / (3 * pixels)  # channel 0 = mean intensity - mean(CLIP_MEAN)
+        position = visual.positional_embedding
+        position.zero_()
+        position[1:, 0] = float(np.mean(CLIP_MEAN))
+        position[1:, 1], position[1:, 2] = 1.0, -1.0
+        visual.class_embedding.zero_()
+        visual.class_embedding[3] = 1.0
+        for block in visual.transformer.resblocks[:-1]:
+            for layer in (block.attn.out_proj, block.mlp.c_proj):
+                layer.weight.zero_()
+                layer.bias.zero_()
+        last = visual.transformer.resblocks[-1]
+        width, heads = last.attn.embed_dim, last.attn.num_heads
+        cls = last.ln_1(visual.ln_pre(visual.class_embedding))  # the class token as the last block sees it
+        weight, bias = last.attn.in_proj_weight, last.attn.in_proj_bias
+        weight[: 2 * width].zero_()
+        bias[: 2 * width].zero_()
+        for head in range(heads):
+            weight[head * (width // heads)] = sharpness * cls / cls.dot(cls)  # query = sharpness for the class
+            weight[width + head * (width // heads), 0] = 1.0  # key = intensity channel
 
 
-def test_pseudo_masks_land_on_the_blobs(tiny, context_factory, dice):
-    data = toy_batch(n_train=32, n_test=32, size=64, seed=0)
+def _localisation(found: np.ndarray, soft: np.ndarray, truth: np.ndarray, dice) -> dict[str, float]:
+    """Dice of ``found`` against ``truth`` and its chance levels, and the soft map inside vs outside."""
+    n = len(truth)
+    return {
+        "dice": np.mean([dice(found[i], truth[i]) for i in range(n)]),
+        # Chance levels: the same masks scored against another slice's blob, rotated by 180°, transposed.
+        "shuffled": np.mean([dice(found[(i + 1) % n], truth[i]) for i in range(n)]),
+        "rotated": np.mean([dice(found[i][::-1, ::-1], truth[i]) for i in range(n)]),
+        "transposed": np.mean([dice(found[i].T, truth[i]) for i in range(n)]),
+        "inside": np.mean([soft[i][truth[i]].mean() for i in range(n)]),
+        "outside": np.mean([soft[i][~truth[i]].mean() for i in range(n)]),
+    }
+
+
+def _localises(s: dict[str, float]) -> bool:
+    # Measured over seeds 0-15 at 64² and 96²: Dice 0.67-0.75; shuffled <= 0.29, transposed 0.19-0.43 (blobs
+    # sit near the centre), always >= 0.29 below the Dice; rotated <= 0.15; soft map 0.55-0.64 inside vs
+    # 0.04-0.06 outside.
+    return bool(
+        s["dice"] > 0.55
+        and s["dice"] > max(s["shuffled"], s["transposed"]) + 0.2
+        and s["dice"] > 3 * s["rotated"]
+        and s["inside"] > 5 * s["outside"]
+    )
+
+
+@pytest.mark.parametrize(("seed", "size"), [(0, 64), (7, 96), (8, 64)])
+def test_pseudo_masks_land_on_what_the_backbone_attends_to(tiny, context_factory, dice, seed, size):
+    data = toy_batch(n_train=32, n_test=32, size=size, seed=seed)  # 96²: resized to the 64 px tower and back
     options = DDPTOptions(**{**tiny, **QUICK, "epochs": 3, "general_knowledge_epochs": 1})
-    generator = DDPTGenerator(options, context_factory(seed=0))
-    _pretrain_last_block(generator)
+    generator = DDPTGenerator(options, context_factory(seed=seed))
+    _bright_patch_backbone(generator)
     generator.fit(data.train)
-    assert generator.history.train_loss[-1] < generator.history.train_loss[0]
     masks = generator.generate(data.test)
     lesion = data.test_truth.any(axis=(1, 2))
     truth, found, soft = data.test_truth[lesion], masks.masks[lesion], masks.soft[lesion]
-    ours = np.mean([dice(found[i], truth[i]) for i in range(len(truth))])
-    # Chance levels: the same masks scored against another slice's blob, or rotated by 180°.
-    shuffled = np.mean([dice(found[(i + 1) % len(truth)], truth[i]) for i in range(len(truth))])
-    rotated = np.mean([dice(found[i][::-1, ::-1], truth[i]) for i in range(len(truth))])
-    inside = np.mean([soft[i][truth[i]].mean() for i in range(len(truth))])
-    outside = np.mean([soft[i][~truth[i]].mean() for i in range(len(truth))])
-    # Measured (seed 0): Dice 0.47, shuffled 0.27, rotated 0.19, soft map 0.71 inside vs 0.25 outside;
-    # over seeds 0-3: Dice 0.29-0.47, always >= shuffled + 0.095 and >= 2.3 x rotated.
-    assert ours > 0.3
-    assert ours > shuffled + 0.1
-    assert ours > 1.5 * rotated
-    assert inside > 2 * outside
+    stats = _localisation(found, soft, truth, dice)
+    assert _localises(stats), stats
+    # The criterion can fail: maps that ignore the image do.
+    constant = np.ones_like(found)
+    assert not _localises(_localisation(constant, constant.astype(np.float32), truth, dice))
+    noise = np.random.default_rng(seed).random(soft.shape).astype(np.float32)
+    assert not _localises(_localisation(noise > 0.5, noise, truth, dice))
+    assert not _localises(_localisation(found[::-1].copy(), soft[::-1].copy(), truth, dice))  # other slices'
 
 
 @pytest.fixture(scope="module")
