@@ -1,4 +1,4 @@
-"""CLIP weights: resolution order, the clear error, the random-init note, loading a file, the parameter count."""
+"""CLIP weights: resolution order, the clear error, the random-init deviation, loading a file, the parameter count."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from wsad_ddpt._weights import ENV_VAR, locate, resolve
 from wsad_ddpt.config import DDPTOptions
-from wsad_ddpt.generator import RANDOM_INIT_NOTE, DDPTGenerator
+from wsad_ddpt.generator import DEFECT_FIXES_NOTE, RANDOM_INIT_NOTE, DDPTGenerator
 
 from wsad_core import DataError, WeightsNotFoundError
 from wsad_core.testing import toy_batch
@@ -42,7 +42,10 @@ def test_an_explicit_path_that_does_not_exist_is_named(tiny, context_factory, tm
 def test_random_init_is_allowed_only_explicitly_and_then_says_so(tiny, context_factory, caplog):
     with caplog.at_level(logging.WARNING, logger="wsad.test"):
         generator = DDPTGenerator(DDPTOptions(**tiny), context_factory())
-    assert generator.notes == (RANDOM_INIT_NOTE,)
+    weights = [d for d in generator.deviations if d.kind == "weights"]
+    assert [(d.what, d.used) for d in weights] == [("CLIP weights", "random init")]
+    assert "ViT-B-32.pt" in weights[0].published
+    assert generator.notes == (DEFECT_FIXES_NOTE,)  # the deviation says it, not a note
     assert RANDOM_INIT_NOTE == "random-init CLIP — not the published method"
     assert any(RANDOM_INIT_NOTE in record.getMessage() for record in caplog.records)
     assert generator.provenance["weights"] is None
@@ -66,7 +69,10 @@ def test_resolution_order_option_env_cache(tmp_path, monkeypatch, isolated_weigh
 def test_weights_from_a_file_load_and_record_their_sha(tiny, context_factory, tmp_path):
     source, path = _tiny_state_file(tiny, context_factory, tmp_path)
     loaded = DDPTGenerator(DDPTOptions(**{**tiny, "weights": path}), context_factory(seed=9, name="loaded"))
-    assert loaded.notes == ()
+    weights = [d for d in loaded.deviations if d.kind == "weights"]
+    assert len(weights) == 1
+    assert weights[0].used.startswith("tiny-clip.pt, sha256 ")  # a file, but not the official release
+    assert "unverified" in weights[0].used
     for (name, a), (_, b) in zip(
         source.network.clip.state_dict().items(), loaded.network.clip.state_dict().items(), strict=True
     ):
@@ -131,7 +137,7 @@ def test_vit_b32_loaded_from_a_file_matches_the_in_memory_model(vit_b32, context
     memory, path = vit_b32
     options = DDPTOptions(weights=path, pretrained=None, epochs=1)
     loaded = DDPTGenerator(options, context_factory(seed=7, name="file"))  # same seed: same prompt init
-    assert loaded.notes == ()
+    assert [d.kind for d in loaded.deviations] == ["weights", "setting"]  # random file, epochs 1
     batch = toy_batch(n_train=2, n_test=3, size=64)
     outputs = []
     for generator in (memory, loaded):

@@ -21,6 +21,7 @@ from wsad_core import ContractError, DataError, Label, MaskSet
 from wsad_core.training import autocast, derive_seed, load_weights, read_checkpoint, save_weights, train
 from wsad_ddpt._clip import build_clip, check_weights_sha
 from wsad_ddpt._data import EpochBatches, LabelledSlices, clip_inputs, grey
+from wsad_ddpt._deviations import checkpoint_selection, ddpt_deviations
 from wsad_ddpt._maps import attention_to_masks
 from wsad_ddpt._objective import build_optimizer, ddpt_loss
 from wsad_ddpt._text import prompt_tokens
@@ -29,12 +30,18 @@ from wsad_ddpt.config import DDPTOptions
 from wsad_ddpt.torch_model import DDPTNetwork
 
 if TYPE_CHECKING:
-    from wsad_core import BuildContext, SliceSet
+    from wsad_core import BuildContext, Deviation, SliceSet
     from wsad_core.training import TrainingHistory
 
-__all__ = ["RANDOM_INIT_NOTE", "DDPTGenerator"]
+__all__ = ["DEFECT_FIXES_NOTE", "RANDOM_INIT_NOTE", "DDPTGenerator"]
 
+#: Logged when the backbone is random; results carry it as a ``weights`` deviation.
 RANDOM_INIT_NOTE = "random-init CLIP — not the published method"
+#: Fixes of official-code defects: facts about the run, not departures from the method (rasalore.md §12).
+DEFECT_FIXES_NOTE = (
+    "official-code defects fixed: float32 attention maps instead of the uint8 round trip, and an empty "
+    "mask for a map without contrast instead of NaN (rasalore.md §12 #7)"
+)
 _FORMAT = "wsad-ddpt.prompts/1"
 _PROMPT_STREAM = 12  # derive_seed key of the prompt initialisation
 _HASH_CHUNK = 64
@@ -62,9 +69,10 @@ class DDPTGenerator:
         self._source = require(options)
         clip, self._weights = build_clip(options.model, self._source, quick_gelu=options.quick_gelu, seed=context.seed)
         check_weights_sha(self._weights, options.weights_sha256)
-        self.notes: tuple[str, ...] = ()
+        # Facts that are not departures from the method (those are ``deviations``).
+        self.notes: tuple[str, ...] = (DEFECT_FIXES_NOTE,)
+        self._modality: str | None = None  # the modality the prompts were trained on, once known
         if self._source.path is None:
-            self.notes = (RANDOM_INIT_NOTE,)
             context.logger.warning("ddpt: %s (no CLIP weights; allow_random_init=true)", RANDOM_INIT_NOTE)
         words = options.class_words
         tokens = prompt_tokens(options.model, words, options.template, options.n_ctx)
@@ -90,6 +98,16 @@ class DDPTGenerator:
         return int(self.network.clip.visual.image_size[0])
 
     @property
+    def deviations(self) -> list[Deviation]:
+        """How this run departs from the published DDPT: weights, backbone, settings, selection, modality."""
+        return ddpt_deviations(self.options, self._weights, self._modality)
+
+    @property
+    def checkpoint_selection(self) -> str:
+        """``"last epoch"`` (the official code) or the validation rule of ``selection=best-validation``."""
+        return checkpoint_selection(self.options)
+
+    @property
     def provenance(self) -> dict[str, Any]:
         """Weights, parameter counts and training facts, recorded in ``env.json``."""
         prompts = sum(p.numel() for p in self.network.prompts.parameters())
@@ -113,6 +131,8 @@ class DDPTGenerator:
             DataError: no healthy or no anomalous labelled slice.
         """
         o, device = self.options, self.context.torch_device()
+        if o.channel < len(train_slices.modalities):  # otherwise selecting the slices below names the problem
+            self._modality = train_slices.modalities[o.channel]
         data = LabelledSlices.select(train_slices, fraction=o.train_fraction, shots=o.shots, seed=self.context.seed)
         counts = data.counts()
         if not counts["healthy"] or not counts["anomalous"]:
@@ -257,6 +277,7 @@ class DDPTGenerator:
             "clip_model": self.options.model,
             "clip_weights_sha256": self._weights.get("weights_sha256"),
             "seed": self.context.seed,
+            "modality": self._modality,
         }
         return save_weights(path, self.network.prompts, meta)
 
@@ -292,4 +313,5 @@ class DDPTGenerator:
             )
         load_weights(path, generator.network.prompts, map_location=context.torch_device())
         generator._fitted = True
+        generator._modality = meta.get("modality")  # absent in files written before it was stored
         return generator
