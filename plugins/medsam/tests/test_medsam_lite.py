@@ -49,7 +49,12 @@ def test_disc_with_a_loose_box_is_segmented(helpers, context):
     assert refined.upstream is not None
     assert refiner.provenance["weights_sha256"] == LITE_SHA256
     assert refiner.provenance["backend"] == "lite"
-    assert any("LiteMedSAM" in note and "ViT-B" in note for note in refiner.notes)
+    substitute = [d for d in refiner.deviations if d.kind == "substitute"]
+    assert [(d.what, d.published) for d in substitute] == [
+        ("backbone", "MedSAM ViT-B (HF flaviagiammarino/medsam-vit-base)")
+    ]
+    assert substitute[0].used.startswith("LiteMedSAM")
+    assert not [d for d in refiner.deviations if d.kind == "weights"]  # the bundled file is LiteMedSAM's own
 
 
 def test_off_centre_non_square_disc_and_the_frame_defect(helpers, context):

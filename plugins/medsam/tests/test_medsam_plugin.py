@@ -28,7 +28,11 @@ def test_defaults_are_faithful_where_not_a_defect(host):
     options = host.validate_options("refiner", "medsam", {})
     assert options.backend == "lite"
     assert options.faithful_box_frame_bug is False  # the defect is opt-in
-    assert options.jitter_max_px == 0  # paper A.4: no jitter; the code's unseeded 0..19 px is opt-in
+    # Not RASALoRE's prompting (reported as 'default' deviations); FAITHFUL_PROMPTING reproduces it.
+    assert options.box_from == "largest"
+    assert options.jitter_max_px == 0
+    assert options.jitter_frame is None
+    assert options.prompt_mask == "binary"
     assert options.gamma == 2.0
     assert options.probability_rescale == "minmax"
     assert options.threshold == 0.5

@@ -66,7 +66,14 @@ def test_random_init_checkpoint_loads_exactly_through_segment_anything(context, 
         assert backend.input_size == 1024
         assert backend.provenance["weights_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
         assert backend.provenance["weights_origin"] == f"${ENV_VAR}"
-        assert "not verified" in backend.notes[0]
+        from wsad_medsam.refiner import MedSAMRefiner
+
+        refiner = MedSAMRefiner(MedSAMRefinerOptions(backend="vit_b"), context, backend=backend)
+        weights = [d for d in refiner.deviations if d.kind == "weights"]
+        assert len(weights) == 1  # no published checksum: the file cannot be verified
+        assert weights[0].used.startswith(f"medsam_vit_b.pth, sha256 {backend.provenance['weights_sha256'][:12]}")
+        assert "unverified" in weights[0].used
+        assert not [d for d in refiner.deviations if d.kind == "substitute"]
         torch.save({"image_encoder.pos_embed": torch.zeros(1)}, tmp_path / "wrong.pth")
         with pytest.raises(WeightsNotFoundError, match="not a MedSAM ViT-B checkpoint"):
             load_backend(MedSAMRefinerOptions(backend="vit_b", weights=tmp_path / "wrong.pth"), context)

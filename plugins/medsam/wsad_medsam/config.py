@@ -2,9 +2,15 @@
 
 Defaults follow RASALoRE's MedSAM script (shared/docs/rasalore.md §4) where it is not a defect, with the
 bowang-lab MedSAM pipeline for each backbone's own preprocessing (shared/docs/baselines.md §4). Fixes of
-official-code defects are options whose faithful value stays reachable (``faithful_box_frame_bug``,
-``jitter_max_px``). The backend default is ``lite`` because LiteMedSAM is the only MedSAM-family weight
-available offline; RASALoRE used MedSAM ViT-B, and every output says which one ran.
+official-code defects are options whose faithful value stays reachable (``faithful_box_frame_bug``).
+
+Three defaults are not RASALoRE's prompting, and every result reports them as ``default`` deviations:
+the box of the largest component (RASALoRE: of all foreground pixels), no box jitter (RASALoRE: each side
+pushed out by 0..19 px in DDPT's 224 frame) and the generator's binary masks as the prompt source
+(RASALoRE: the DDPT map min-maxed and thresholded at 0.5). ``box_from="all"``, ``jitter_max_px=19``,
+``jitter_frame=224`` and ``prompt_mask="soft-minmax"`` reproduce it, with the jitter seeded. The backend
+default is ``lite`` because LiteMedSAM is the only MedSAM-family weight available offline; RASALoRE used
+MedSAM ViT-B, and every result reports the substitute.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ __all__ = [
 
 Backend = Literal["lite", "vit_b"]
 BoxFrom = Literal["largest", "all", "each"]
+PromptMask = Literal["binary", "soft-minmax"]
 PromptKind = Literal["box", "point"]
 
 
@@ -102,8 +109,21 @@ class BoxPromptOptions(BaseModel):
     jitter_max_px: int = Field(
         0,
         ge=0,
-        description="Push each box side outward by a seeded uniform integer 0..jitter_max_px slice pixels, clipped to "
-        "the slice. 0 = off (paper A.4). RASALoRE's code: 0..19 px in DDPT's 224 frame, unseeded (use 19 to mimic).",
+        description="Push each box side outward by a seeded uniform integer 0..jitter_max_px pixels of the "
+        "jitter_frame, clipped to the slice. 0 = off (paper A.4). RASALoRE's code: 0..19 px in DDPT's 224 frame, "
+        "unseeded: jitter_max_px=19 with jitter_frame=224 reproduces it (seeded).",
+    )
+    jitter_frame: int | None = Field(
+        None,
+        ge=16,
+        description="Side of the square frame jitter_max_px is counted in: offsets are drawn there and scaled to "
+        "the slice (x W/frame, H/frame). Empty: slice pixels. RASALoRE: 224 (the DDPT map's frame).",
+    )
+    prompt_mask: PromptMask = Field(
+        "binary",
+        description="Mask the prompts are derived from: the generator's binary masks, or 'soft-minmax': its soft "
+        "map min-maxed per slice and > 0.5, RASALoRE's MedSAM script rule (DDPT's default binary masks are "
+        "soft > 0.5 * max, a superset).",
     )
 
 

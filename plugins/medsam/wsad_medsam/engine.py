@@ -1,6 +1,7 @@
 """Prompted MedSAM inference on a :class:`SliceSet`: shared by the refiner and both segmenters.
 
-Per slice: derive the prompts from its pseudo-mask (none for an empty mask, whose output stays empty),
+Per slice: derive the prompts from its pseudo-mask (the generator's binary mask, or RASALoRE's min-max
+rule on its soft map; none for an empty mask, whose output stays empty),
 compute the image embedding once (batched, cached by content) and answer every prompt of the slice from
 it, map each answer back to the slice frame, merge prompts by their maximum, optionally min-max the
 probability map (RASALoRE) and threshold it.
@@ -16,7 +17,7 @@ import torch
 from wsad_core import ConfigError, ContractError
 from wsad_medsam._cache import EmbeddingCache
 from wsad_medsam._loading import load_backend
-from wsad_medsam._prompts import SlicePrompts, make_prompts, slice_rng
+from wsad_medsam._prompts import SlicePrompts, make_prompts, minmax_mask, slice_rng
 
 if TYPE_CHECKING:
     from wsad_core import BuildContext, SliceSet
@@ -50,10 +51,23 @@ class MedSAMEngine:
         self.backend = backend if backend is not None else load_backend(options, context)
         self.cache = EmbeddingCache(options.memory_cache_items, context.work_dir, options.disk_cache_mb << 20)
         self.stats = {"slices": 0, "prompted_slices": 0, "prompts": 0, "embeddings_computed": 0}
+        # What deviations depend on besides the options: slice sizes (the jitter frame) and how many
+        # binary prompt masks differ from RASALoRE's min-max rule on the soft maps (``None``: not compared).
+        self.shapes: set[tuple[int, int]] = set()
+        self.unlike_minmax_rule: int | None = None
 
     def describe(self) -> dict[str, Any]:
         """Counters of the work done so far, with the cache's hits and misses."""
-        return {**self.stats, "cache_hits": self.cache.hits, "cache_misses": self.cache.misses}
+        return {
+            **self.stats,
+            "cache_hits": self.cache.hits,
+            "cache_misses": self.cache.misses,
+            "prompt_masks_unlike_minmax_rule": self.unlike_minmax_rule,
+        }
+
+    def _jitter_scale(self, shape: tuple[int, int]) -> tuple[float, float]:
+        frame = self.options.jitter_frame  # type: ignore[attr-defined]
+        return (1.0, 1.0) if frame is None else (shape[1] / frame, shape[0] / frame)
 
     def _prompts(self, image: np.ndarray, mask: np.ndarray) -> SlicePrompts | None:
         options = self.options
@@ -68,6 +82,7 @@ class MedSAMEngine:
             point_region=getattr(options, "point_region", "box"),
             frame_bug=options.faithful_box_frame_bug,
             rng=rng,
+            jitter_scale=self._jitter_scale(mask.shape),
         )
 
     def _embeddings(self, images: list[np.ndarray]) -> list[torch.Tensor]:
@@ -93,16 +108,41 @@ class MedSAMEngine:
             logits = self.backend.decode(embedding, None, frame.points(prompts.points))
         return self.backend.probabilities(logits, shape).amax(dim=0).numpy()
 
-    def segment(self, slices: SliceSet, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _prompt_masks(self, masks: np.ndarray, soft: np.ndarray | None) -> np.ndarray:
+        """The masks prompts are derived from (``prompt_mask``), noting how they compare with RASALoRE's rule."""
+        rule = self.options.prompt_mask  # type: ignore[attr-defined]
+        if soft is None:
+            if rule == "soft-minmax":
+                raise ContractError("MedSAM prompt_mask='soft-minmax' needs the pseudo-masks' soft maps")
+            return masks.astype(bool)
+        if soft.shape != masks.shape:
+            raise ContractError(f"MedSAM got soft maps of shape {soft.shape} for masks of shape {masks.shape}")
+        official = minmax_mask(soft)
+        if rule == "soft-minmax":
+            return official
+        differing = int((official != masks.astype(bool)).any(axis=(1, 2)).sum())
+        self.unlike_minmax_rule = (self.unlike_minmax_rule or 0) + differing
+        return masks.astype(bool)
+
+    def segment(
+        self, slices: SliceSet, masks: np.ndarray, soft: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Soft probabilities ``(N, H, W)`` float32 and binary masks of ``slices`` prompted by ``masks``.
 
+        Args:
+            slices: the slices to segment.
+            masks: ``(N, H, W)`` binary pseudo-masks.
+            soft: their soft maps (``MaskSet.soft``); needed for ``prompt_mask="soft-minmax"``.
+
         Raises:
-            ContractError: ``masks`` does not match ``slices``.
+            ContractError: ``masks`` does not match ``slices``, or ``soft`` is missing where it is needed.
             ConfigError: ``channel`` is not a channel of ``slices``.
         """
         n, (height, width) = len(slices), slices.spatial_shape
         if masks.shape != (n, height, width):
             raise ContractError(f"MedSAM got {masks.shape} pseudo-masks for {n} slices of {(height, width)}")
+        masks = self._prompt_masks(masks, soft)
+        self.shapes.add((height, width))
         channels = slices.images.shape[1]
         if self.options.channel >= channels:
             raise ConfigError(
@@ -114,7 +154,7 @@ class MedSAMEngine:
         grey = slices.images[:, self.options.channel] ** np.float32(self.options.gamma)
         todo = []
         for i in range(n):
-            prompts = self._prompts(grey[i], masks[i].astype(bool))
+            prompts = self._prompts(grey[i], masks[i])
             if prompts is not None:  # empty pseudo-mask: empty output, no prompt
                 todo.append((i, prompts))
         self.stats["slices"] += n

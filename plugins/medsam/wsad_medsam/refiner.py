@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from wsad_core import ContractError, MaskSet
-from wsad_medsam._report import notes_for, provenance_for
+from wsad_medsam._report import deviations_for, notes_for, provenance_for
 from wsad_medsam.engine import MedSAMEngine
 
 if TYPE_CHECKING:
-    from wsad_core import BuildContext, SliceSet
+    from wsad_core import BuildContext, Deviation, SliceSet
     from wsad_medsam.backends import SamBackend
     from wsad_medsam.config import MedSAMRefinerOptions
 
@@ -37,8 +37,13 @@ class MedSAMRefiner:
 
     @property
     def notes(self) -> list[str]:
-        """Caveats shown with every result (backbone, prompt rule, reproduced defects)."""
+        """Facts shown with every result that are not deviations (prompt, defect fixes, backend variant)."""
         return notes_for(self.engine, self.options, self.options.prompt)
+
+    @property
+    def deviations(self) -> list[Deviation]:
+        """How this run departs from RASALoRE's MedSAM use: backbone, weights, prompt defaults, settings."""
+        return deviations_for(self.engine, self.options, self.options.prompt)
 
     @property
     def provenance(self) -> dict[str, Any]:
@@ -49,6 +54,6 @@ class MedSAMRefiner:
         """MedSAM's masks for ``slices`` prompted by ``masks`` (kept as ``upstream``), at the slice size."""
         if len(masks) != len(slices):
             raise ContractError(f"medsam: {len(masks)} pseudo-masks for {len(slices)} slices")
-        soft, binary = self.engine.segment(slices, masks.masks)
+        soft, binary = self.engine.segment(slices, masks.masks, masks.soft)
         source = f"{masks.source}+medsam" if masks.source else "medsam"
         return MaskSet(soft, binary, source, upstream=masks)

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from wsad_core import ContractError, ScoreMaps
-from wsad_medsam._report import notes_for, provenance_for
+from wsad_medsam._report import deviations_for, notes_for, provenance_for
 from wsad_medsam.engine import MedSAMEngine
 
 if TYPE_CHECKING:
-    from wsad_core import BuildContext, MaskSet, SliceSet
+    from wsad_core import BuildContext, Deviation, MaskSet, SliceSet
     from wsad_medsam.backends import SamBackend
     from wsad_medsam.config import MedSAMBoxOptions
 
@@ -41,11 +41,16 @@ class MedSAMSegmenter:
 
     @property
     def notes(self) -> list[str]:
-        """Caveats shown with every result."""
+        """Facts shown with every result that are not deviations."""
         return [
             f"{self.name}: pretrained MedSAM prompted by the generator's masks, no training",
             *notes_for(self.engine, self.options, self.prompt_kind),
         ]
+
+    @property
+    def deviations(self) -> list[Deviation]:
+        """How this run departs from RASALoRE's MedSAM use: backbone, weights, prompt defaults, settings."""
+        return deviations_for(self.engine, self.options, self.prompt_kind)
 
     @property
     def provenance(self) -> dict[str, Any]:
@@ -76,5 +81,5 @@ class MedSAMSegmenter:
             )
         if len(pseudo_masks) != len(slices):
             raise ContractError(f"{self.name}: {len(pseudo_masks)} pseudo-masks for {len(slices)} slices")
-        soft, _ = self.engine.segment(slices, pseudo_masks.masks)
+        soft, _ = self.engine.segment(slices, pseudo_masks.masks, pseudo_masks.soft)
         return ScoreMaps(soft, "probability")
