@@ -93,10 +93,12 @@ def test_split_seed_42_is_deterministic(real_root: Path, host: PluginHost) -> No
     random.Random(3).shuffle(shuffled)
     split = split_cases(shuffled, SplitConfig(seed=42))
     assert split == split_cases(ids, SplitConfig(seed=42))
-    assert split.train == ("case_2", "case_3", "case_4", "case_6", "case_7")
-    assert split.validation == ("case_5",)
+    assert split.train == ("case_3", "case_4", "case_6", "case_7")
+    assert split.validation == ("case_2", "case_5")  # two validation patients by default (min_validation_patients)
     assert split.test == ("case_0", "case_1")
-    assert split.sha256 == "b0a62ebd461c56b54dd2b5d290b775660f43ea472f0b8b7413307e2c70241463"
+    assert split.sha256 == "d7d61f149409358aab51ad8364d32a7e2f5e55d7a79e4a8624c2fd6f6805f640"
+    old = split_cases(ids, SplitConfig(seed=42, min_validation_patients=1))
+    assert old.sha256 == "b0a62ebd461c56b54dd2b5d290b775660f43ea472f0b8b7413307e2c70241463"
 
 
 def test_cache_round_trips_bit_identically(

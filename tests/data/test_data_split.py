@@ -44,9 +44,21 @@ def test_validation_comes_from_training_patients() -> None:
     assert set(split.train) | set(split.validation) | set(split.test) == set(IDS)
 
 
-def test_eight_cases_give_5_1_2() -> None:
-    split = split_cases([f"case_{i}" for i in range(8)], SplitConfig())
-    assert (len(split.train), len(split.validation), len(split.test)) == (5, 1, 2)
+def test_eight_cases_give_4_2_2_by_default_and_5_1_2_with_the_old_rule() -> None:
+    ids = [f"case_{i}" for i in range(8)]
+    split = split_cases(ids, SplitConfig())
+    assert (len(split.train), len(split.validation), len(split.test)) == (4, 2, 2)
+    old = split_cases(ids, SplitConfig(min_validation_patients=1))
+    assert (len(old.train), len(old.validation), len(old.test)) == (5, 1, 2)
+    # The larger validation set only takes training patients: the test patients do not change.
+    assert split.test == old.test
+    assert set(old.validation) <= set(split.validation)
+
+
+@pytest.mark.parametrize(("n", "sizes"), [(4, (2, 1, 1)), (5, (3, 1, 1)), (6, (3, 1, 2)), (10, (6, 2, 2))])
+def test_a_second_validation_patient_only_when_three_training_patients_remain(n, sizes) -> None:
+    split = split_cases([f"case_{i}" for i in range(n)], SplitConfig())
+    assert (len(split.train), len(split.validation), len(split.test)) == sizes
 
 
 def test_seeds_differ() -> None:
@@ -60,7 +72,7 @@ def test_folds_partition_the_cases() -> None:
     assert sorted(c for s in tests for c in s.test) == sorted(ids)
     for s in tests:
         assert len(s.train) + len(s.validation) == 6
-        assert len(s.validation) == 1
+        assert len(s.validation) == 2
         assert not set(s.test) & (set(s.train) | set(s.validation))
 
 

@@ -19,8 +19,9 @@ from wsad_core.metrics.thresholds import _best_dice_torch
         (" FIXED:-1.5 ", "fixed", -1.5, False, "fixed:-1.5"),
         ("val-best", "val-best", None, False, "val-best"),
         ("val-best-dice", "val-best", None, False, "val-best"),
-        ("test-best", "test-best", None, True, "test-best"),
-        ("test-oracle", "test-best", None, True, "test-best"),
+        ("oracle", "oracle", None, True, "oracle"),
+        ("test-best", "oracle", None, True, "oracle"),
+        ("test-oracle", "oracle", None, True, "oracle"),
     ],
 )
 def test_parse_valid_rules(text, name, value, oracle, canonical):
@@ -30,10 +31,11 @@ def test_parse_valid_rules(text, name, value, oracle, canonical):
 
 
 def test_labels_and_splits():
-    assert "upper bound (threshold chosen on test labels)" in parse_threshold_rule("test-best").label
+    assert "oracle" in parse_threshold_rule("oracle").label
+    assert "test labels" in parse_threshold_rule("oracle").label
     assert "validation" in parse_threshold_rule("val-best").label
     assert parse_threshold_rule("fixed:0.25").label == "fixed threshold 0.25"
-    assert [parse_threshold_rule(t).split for t in ("fixed", "val-best", "test-best")] == [None, "validation", "test"]
+    assert [parse_threshold_rule(t).split for t in ("fixed", "val-best", "oracle")] == [None, "validation", "test"]
     assert ThresholdRule("fixed").value == 0.5
 
 
@@ -43,7 +45,7 @@ def test_bad_rules_list_the_valid_forms(text):
         parse_threshold_rule(text)
     assert "fixed:<number>" in info.value.hint
     assert "val-best" in info.value.hint
-    assert "test-best" in info.value.hint
+    assert "oracle" in info.value.hint
 
 
 def _brute_force(scores: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
@@ -103,4 +105,4 @@ def test_resolve_threshold():
     assert resolve_threshold(parse_threshold_rule("fixed:0.3"), None, None) == 0.3
     assert resolve_threshold(parse_threshold_rule("val-best"), scores, targets) == pytest.approx(0.6)
     with pytest.raises(ContractError, match="test split"):
-        resolve_threshold(parse_threshold_rule("test-best"), None, None)
+        resolve_threshold(parse_threshold_rule("oracle"), None, None)

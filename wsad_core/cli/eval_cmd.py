@@ -31,7 +31,8 @@ __all__ = ["eval_command"]
     "threshold_rules",
     multiple=True,
     metavar="RULE",
-    help="fixed[:T] or test-best (a labelled upper bound), repeatable. [default: fixed:0.5, test-best]",
+    help="fixed[:T] or oracle (chosen on the test labels: a ceiling, marked as such), repeatable. "
+    "[default: fixed:0.5, oracle]",
 )
 @click.option(
     "--kind",
@@ -74,10 +75,11 @@ def eval_command(state: CliState, pred_dir: Path, gt_source: str, **kw: Any) -> 
     from wsad_core.data import PreprocessConfig, open_dataset
     from wsad_core.overrides import apply_overrides
     from wsad_core.pipeline import evaluate_prediction_dir
+    from wsad_core.pipeline.labels import describe_thresholds
     from wsad_core.pipeline.plan import PipelinePlan, plan_evaluation
     from wsad_core.results import RunDirectory, summarise, write_case_rows, write_summary
 
-    raw: dict[str, Any] = {"evaluation": {"threshold_rules": list(kw["threshold_rules"] or ("fixed:0.5", "test-best"))}}
+    raw: dict[str, Any] = {"evaluation": {"threshold_rules": list(kw["threshold_rules"] or ("fixed:0.5", "oracle"))}}
     if kw["protocols"]:
         raw["evaluation"]["protocols"] = list(kw["protocols"])
     raw = apply_overrides(raw, kw["assignments"])
@@ -122,7 +124,7 @@ def eval_command(state: CliState, pred_dir: Path, gt_source: str, **kw: Any) -> 
         header = {
             "predictions": str(pred_dir),
             "ground truth": f"{index.name} at {index.root}",
-            "thresholds": "; ".join(f"{r} = {t}" for r, t in evaluation.thresholds.items()),
+            "thresholds": describe_thresholds(evaluation),
             **{f"note {i}": f"NOTE: {n}" for i, n in enumerate(evaluation.notes, 1)},
         }
         write_summary(summary, rundir, header=header, labels=labels)

@@ -99,8 +99,9 @@ def build_run_config(
     "threshold_rules",
     multiple=True,
     metavar="RULE",
-    help="Threshold rule, repeatable: fixed[:T], val-best, test-best (a labelled upper bound). "
-    "Default: fixed:0.5, val-best, test-best.",
+    help="Threshold rule, repeatable: fixed[:T], val-best (best Dice statistic of each protocol on the validation "
+    "patients), oracle (the same on test labels: a ceiling, marked in every output). Default: fixed:0.5, val-best, "
+    "oracle.",
 )
 @click.option(
     "-c",

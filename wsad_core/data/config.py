@@ -64,6 +64,13 @@ class SplitConfig(BaseModel):
         description="Share of training patients held out for validation (thresholds, model selection); at least "
         "one patient when it is above 0 and two or more training patients exist.",
     )
+    min_validation_patients: int = Field(
+        2,
+        ge=1,
+        description="At least this many validation patients when the training part still keeps 3 or more "
+        "(validation_fraction > 0): a threshold or checkpoint chosen on one patient is fragile. Set 1 for "
+        "the old rule (round(validation_fraction x training patients), at least one).",
+    )
     seed: int = Field(42, description="Seed of the patient shuffle (official code: 42).")
     folds: int | None = Field(
         None, ge=2, description="Use k-fold cross-validation by patient instead of test_fraction."

@@ -19,6 +19,9 @@ from wsad_core.errors import DataError
 
 __all__ = ["Split", "split_cases"]
 
+# A larger validation set is only taken when the training part keeps this many patients.
+_MIN_TRAIN_WITH_LARGER_VALIDATION = 3
+
 
 @dataclass(frozen=True, slots=True)
 class Split:
@@ -72,7 +75,8 @@ def split_cases(case_ids: Iterable[str], config: SplitConfig | None = None) -> S
     ``int(N·(1 - test_fraction))`` go to training. K-fold: the shuffled ids are cut into
     ``folds`` contiguous chunks and chunk ``fold`` is the test set. Validation is the
     last ``max(1, round(validation_fraction·n_train))`` of the shuffled training ids when
-    ``validation_fraction > 0`` and at least two training patients exist.
+    ``validation_fraction > 0`` and at least two training patients exist, raised to
+    ``min_validation_patients`` when at least 3 training patients remain.
 
     Args:
         case_ids: unique patient ids, in any order.
@@ -113,6 +117,8 @@ def split_cases(case_ids: Iterable[str], config: SplitConfig | None = None) -> S
     validation: list[str] = []
     if config.validation_fraction > 0 and len(train) >= 2:
         n_validation = max(1, round(config.validation_fraction * len(train)))
+        if n_validation < config.min_validation_patients <= len(train) - _MIN_TRAIN_WITH_LARGER_VALIDATION:
+            n_validation = config.min_validation_patients
         n_validation = min(n_validation, len(train) - 1)
         validation, train = train[-n_validation:], train[:-n_validation]
     parts = tuple(sorted(part) for part in (train, validation, test))

@@ -10,11 +10,12 @@ import torch
 from wsad_core.metrics._rows import checked_arrays, unit_rows, value_or_none
 from wsad_core.metrics.counts import COUNT_METRICS, Counts, confusion_counts, count_metrics
 from wsad_core.metrics.ranking import auroc_ap_1d, ranking_metrics
+from wsad_core.metrics.threshold_search import dice_at_thresholds
 
 if TYPE_CHECKING:
     from wsad_core.metrics.evaluators import PerSliceOptions, PooledOptions, SliceDetectionOptions
     from wsad_core.roles import EvaluationRequest
-    from wsad_core.types import MetricRow
+    from wsad_core.types import MetricRow, ReferenceSlices
 
 __all__ = ["PerSliceEvaluator", "PooledEvaluator", "SliceDetectionEvaluator"]
 
@@ -41,6 +42,7 @@ class PerSliceEvaluator:
     """RASALoRE's protocol: each slice with more than ``min_lesion_pixels`` lesion pixels is a unit."""
 
     name = "per-slice"
+    threshold_free = False
 
     def __init__(self, options: PerSliceOptions, *, device: str = "cpu") -> None:
         self.options = options
@@ -89,11 +91,26 @@ class PerSliceEvaluator:
                 )
         return rows
 
+    def dice_curve(
+        self, scores: np.ndarray, reference: ReferenceSlices, thresholds: np.ndarray
+    ) -> tuple[np.ndarray, int]:
+        """Mean Dice over the kept slices at each threshold (what ``evaluate`` reports), and their number."""
+        masks, brain = reference.masks, reference.brain_masks
+        kept = np.flatnonzero(_flat(masks).sum(axis=1) > self.options.min_lesion_pixels)
+        if kept.size == 0:
+            return np.full(len(thresholds), np.nan), 0
+        total = np.zeros(len(thresholds), dtype=np.float64)
+        for position in kept:
+            region = brain[position] if self.options.region == "brain" else slice(None)
+            total += dice_at_thresholds(scores[position][region], masks[position][region], thresholds)
+        return total / kept.size, int(kept.size)
+
 
 class PooledEvaluator:
     """All pixels of the region of every given slice form one unit (healthy slices included)."""
 
     name = "pooled"
+    threshold_free = False
 
     def __init__(self, options: PooledOptions, *, device: str = "cpu") -> None:
         self.options = options
@@ -128,11 +145,22 @@ class PooledEvaluator:
             extras.update({name: int(numbers[name]) for name in ("tp", "fp", "fn", "tn")})
         return unit_rows(self.name, request, unit="pooled", case_id="*", slice_index=None, values=values, extras=extras)
 
+    def dice_curve(
+        self, scores: np.ndarray, reference: ReferenceSlices, thresholds: np.ndarray
+    ) -> tuple[np.ndarray, int]:
+        """Pooled Dice of the region's pixels at each threshold (what ``evaluate`` reports); one unit."""
+        masks = reference.masks
+        region = reference.brain_masks if self.options.region == "brain" else np.ones_like(masks)
+        if not region.any():
+            return np.full(len(thresholds), np.nan), 0
+        return dice_at_thresholds(scores[region], masks[region], thresholds), 1
+
 
 class SliceDetectionEvaluator:
     """Slice-level detection: one score per slice with brain, label = any lesion pixel."""
 
     name = "slice-detection"
+    threshold_free = True
 
     def __init__(self, options: SliceDetectionOptions, *, device: str = "cpu") -> None:
         self.options = options

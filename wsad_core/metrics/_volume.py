@@ -23,11 +23,16 @@ from wsad_core.metrics._rows import checked_arrays, unit_rows, value_or_none
 from wsad_core.metrics.counts import COUNT_METRICS, count_metrics, counts_from_masks
 from wsad_core.metrics.postprocess import erode_mask, median_filter_volume, remove_small_components
 from wsad_core.metrics.ranking import auroc_ap_1d
+from wsad_core.metrics.threshold_search import dice_at_thresholds
 
 if TYPE_CHECKING:
     from wsad_core.metrics.evaluators import PerVolumeOptions
     from wsad_core.roles import EvaluationRequest
-    from wsad_core.types import MetricRow
+    from wsad_core.types import MetricRow, ReferenceSlices
+
+#: With a connected-component filter, the volume Dice is computed exactly at this many thresholds
+#: (those best without the filter); the others are left undefined for the threshold search.
+_CC_SEARCH_POINTS = 32
 
 __all__ = ["PerVolumeEvaluator"]
 
@@ -36,6 +41,7 @@ class PerVolumeEvaluator:
     """Each case (volume) is a unit."""
 
     name = "per-volume"
+    threshold_free = False
 
     def __init__(self, options: PerVolumeOptions, *, device: str = "cpu") -> None:
         self.options = options
@@ -61,16 +67,10 @@ class PerVolumeEvaluator:
             )
         return rows
 
-    def _evaluate_case(
-        self,
-        case: str,
-        indices: np.ndarray,
-        scores: np.ndarray,
-        masks: np.ndarray,
-        brain: np.ndarray,
-        *,
-        threshold: float,
-    ) -> tuple[dict[str, float | None], dict[str, float | int | str]]:
+    def _prepare_case(
+        self, case: str, indices: np.ndarray, scores: np.ndarray, masks: np.ndarray, brain: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float | int | str]]:
+        """The filtered map, truth and region volumes of one case, and its labelled columns."""
         options = self.options
         indices = indices.astype(np.int64)
         if np.unique(indices).size != indices.size:
@@ -94,12 +94,29 @@ class PerVolumeEvaluator:
             "frame": "native",
             "label": self.label,
         }
+        if region.any():
+            volume[~region] = volume[region].min()
+            volume = median_filter_volume(volume, options.median_size)
+        return volume, truth, region, extras
+
+    def _binary(self, volume: np.ndarray, region: np.ndarray, threshold: float) -> np.ndarray:
+        predicted = (volume >= np.float32(threshold)) & region
+        return remove_small_components(predicted, self.options.min_component_size)
+
+    def _evaluate_case(
+        self,
+        case: str,
+        indices: np.ndarray,
+        scores: np.ndarray,
+        masks: np.ndarray,
+        brain: np.ndarray,
+        *,
+        threshold: float,
+    ) -> tuple[dict[str, float | None], dict[str, float | int | str]]:
+        volume, truth, region, extras = self._prepare_case(case, indices, scores, masks, brain)
         if not region.any():
             return dict.fromkeys((*COUNT_METRICS, "auroc", "auprc")), extras
-        volume[~region] = volume[region].min()
-        volume = median_filter_volume(volume, options.median_size)
-        predicted = (volume >= threshold) & region
-        predicted = remove_small_components(predicted, options.min_component_size)
+        predicted = self._binary(volume, region, threshold)
         counts = counts_from_masks(
             torch.from_numpy(predicted[None]), torch.from_numpy(truth[None]), torch.from_numpy(region[None])
         )
@@ -110,6 +127,43 @@ class PerVolumeEvaluator:
         values["auprc"] = value_or_none(ap)
         extras.update({name: int(getattr(counts, name)[0]) for name in ("tp", "fp", "fn", "tn")})
         return values, extras
+
+    def dice_curve(
+        self, scores: np.ndarray, reference: ReferenceSlices, thresholds: np.ndarray
+    ) -> tuple[np.ndarray, int]:
+        """Mean volume Dice at each threshold (what ``evaluate`` reports), and the number of volumes.
+
+        Without a connected-component filter the curve is exact everywhere; with one, it is exact
+        at the :data:`_CC_SEARCH_POINTS` thresholds that are best without the filter and undefined
+        (NaN) elsewhere.
+        """
+        thresholds = np.asarray(thresholds, dtype=np.float64)
+        case_ids = np.asarray(reference.case_ids, dtype=object)
+        curves = []
+        for case in dict.fromkeys(reference.case_ids):
+            positions = np.flatnonzero(case_ids == case)
+            arrays = (
+                reference.slice_indices[positions],
+                scores[positions],
+                reference.masks[positions],
+                reference.brain_masks[positions],
+            )
+            volume, truth, region, _ = self._prepare_case(case, *arrays)
+            if region.any():
+                curves.append((volume, truth, region, dice_at_thresholds(volume[region], truth[region], thresholds)))
+        if not curves:
+            return np.full(len(thresholds), np.nan), 0
+        plain = np.mean([curve for *_, curve in curves], axis=0)
+        if self.options.min_component_size <= 1:
+            return plain, len(curves)
+        exact = np.full(len(thresholds), np.nan)
+        for index in np.argsort(-plain, kind="stable")[:_CC_SEARCH_POINTS]:
+            values = []
+            for volume, truth, region, _ in curves:
+                predicted = self._binary(volume, region, float(thresholds[index]))
+                values.append(float(dice_at_thresholds(predicted[region].astype(np.float32), truth[region], [0.5])[0]))
+            exact[index] = float(np.mean(values))
+        return exact, len(curves)
 
 
 def _postproc_text(options: PerVolumeOptions) -> str:

@@ -4,12 +4,14 @@ Three rules (shared/docs/evaluation.md §3.1), written as text in configs and re
 
 * ``fixed`` / ``fixed:0.35`` — a constant (default 0.5, RASALoRE's value, rasalore.md §10);
   meaningful for calibrated probability maps.
-* ``val-best`` — the threshold maximising pooled Dice on the validation split's in-brain
-  pixels (validation patients are training patients, never test patients): honest.
-* ``test-best`` — the same search on the test split: an oracle, reported only as a
-  labelled upper bound, never as a headline number.
+* ``val-best`` — the threshold maximising, on the validation patients (training patients,
+  never test patients), the Dice statistic the protocol reports: per-slice mean Dice for
+  ``per-slice``, pooled Dice for ``pooled``, mean volume Dice for ``per-volume``. Honest.
+* ``oracle`` — the same search on the test patients' labels, over candidates that include
+  every other rule's threshold, so it bounds them from above on the reported statistic. A
+  ceiling for what a threshold could give, never a result: every output marks it.
 
-``val-best-dice`` and ``test-oracle`` (the names in evaluation.md) are accepted as aliases.
+``test-best``, ``test-oracle`` (older names) and ``val-best-dice`` are accepted as aliases.
 """
 
 from __future__ import annotations
@@ -26,24 +28,40 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_FIXED_THRESHOLD",
+    "ORACLE",
     "ThresholdRule",
     "best_dice_threshold",
+    "is_oracle",
     "parse_threshold_rule",
     "resolve_threshold",
 ]
 
-RuleName = Literal["fixed", "val-best", "test-best"]
+RuleName = Literal["fixed", "val-best", "oracle"]
 
 DEFAULT_FIXED_THRESHOLD = 0.5
 """RASALoRE binarises its sigmoid output at 0.5 (rasalore.md §10)."""
 
+ORACLE = "oracle"
+"""Canonical text of the rule that chooses its threshold on test labels."""
+
 _ALIASES: dict[str, RuleName] = {
     "val-best": "val-best",
     "val-best-dice": "val-best",
-    "test-best": "test-best",
-    "test-oracle": "test-best",
+    "oracle": "oracle",
+    "test-best": "oracle",
+    "test-oracle": "oracle",
 }
-_VALID_FORMS = "'fixed' (0.5), 'fixed:<number>' (e.g. 'fixed:0.35'), 'val-best', 'test-best'"
+_VALID_FORMS = "'fixed' (0.5), 'fixed:<number>' (e.g. 'fixed:0.35'), 'val-best', 'oracle'"
+
+
+def is_oracle(threshold_rule: str, protocol: str = "") -> bool:
+    """Whether a result used test labels to choose its threshold (or its protocol is an oracle one).
+
+    Recognises ``oracle`` and the older ``test-best`` / ``test-oracle`` names, so that results
+    written by earlier versions are still marked.
+    """
+    rule = str(threshold_rule).lower()
+    return rule in ("oracle", "test-best", "test-oracle") or "oracle" in str(protocol).lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +69,7 @@ class ThresholdRule:
     """How the binarisation threshold of a run is chosen.
 
     Attributes:
-        name: ``"fixed"``, ``"val-best"`` or ``"test-best"``.
+        name: ``"fixed"``, ``"val-best"`` or ``"oracle"``.
         value: the constant of a ``fixed`` rule, ``None`` otherwise.
     """
 
@@ -59,7 +77,7 @@ class ThresholdRule:
     value: float | None = None
 
     def __post_init__(self) -> None:
-        if self.name not in ("fixed", "val-best", "test-best"):
+        if self.name not in ("fixed", "val-best", "oracle"):
             raise ConfigError(f"unknown threshold rule {self.name!r}", hint=f"use one of {_VALID_FORMS}")
         if self.name == "fixed" and self.value is None:
             object.__setattr__(self, "value", DEFAULT_FIXED_THRESHOLD)
@@ -73,13 +91,13 @@ class ThresholdRule:
 
     @property
     def is_oracle(self) -> bool:
-        """The threshold was chosen on test labels, so results are an upper bound."""
-        return self.name == "test-best"
+        """The threshold was chosen on test labels: a ceiling, not a result."""
+        return self.name == "oracle"
 
     @property
     def split(self) -> Literal["validation", "test"] | None:
         """The split whose pixel labels choose the threshold, ``None`` for a fixed one."""
-        return {"fixed": None, "val-best": "validation", "test-best": "test"}[self.name]
+        return {"fixed": None, "val-best": "validation", "oracle": "test"}[self.name]
 
     @property
     def label(self) -> str:
@@ -87,15 +105,15 @@ class ThresholdRule:
         if self.name == "fixed":
             return f"fixed threshold {self.value!r}"
         if self.name == "val-best":
-            return "best pooled Dice on validation in-brain pixels (validation patients' labels)"
-        return "best pooled Dice on test in-brain pixels: upper bound (threshold chosen on test labels)"
+            return "best Dice statistic of the protocol on the validation patients' labels"
+        return "oracle: best Dice statistic of the protocol on the test labels (a ceiling, not a result)"
 
     def __str__(self) -> str:
         return self.text
 
 
 def parse_threshold_rule(text: str) -> ThresholdRule:
-    """Parse ``"fixed"``, ``"fixed:0.35"``, ``"val-best"`` or ``"test-best"``.
+    """Parse ``"fixed"``, ``"fixed:0.35"``, ``"val-best"`` or ``"oracle"`` (or an alias).
 
     Args:
         text: the rule as written in a config or on the command line (case-insensitive).

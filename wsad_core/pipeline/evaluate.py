@@ -9,12 +9,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from wsad_core.data.frames import to_native
 from wsad_core.errors import ContractError
+from wsad_core.metrics.threshold_search import reported_dice, search_threshold, with_extras
+from wsad_core.metrics.thresholds import ORACLE
 from wsad_core.roles import EvaluationRequest
 
 if TYPE_CHECKING:
@@ -39,13 +41,21 @@ class Evaluation:
 
     Attributes:
         rows: target name (``"test"``, ``"pseudo-masks/train"``) → rows.
-        thresholds: threshold rule → threshold used (``None`` when the rule was skipped).
-        notes: why a rule or protocol was skipped.
+        thresholds: protocol → threshold rule → threshold used (``None`` when the rule was skipped).
+        validation: what ``val-best`` rested on: ``patients`` and ``slices`` of the validation split.
+        notes: why a rule or protocol was skipped, and warnings about fragile thresholds.
     """
 
     rows: dict[str, list[MetricRow]] = field(default_factory=dict)
-    thresholds: dict[str, float | None] = field(default_factory=dict)
+    thresholds: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    validation: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def threshold_for(self, rule: str, protocol: str = "per-slice") -> float | None:
+        """The threshold ``rule`` chose for ``protocol`` (else for any protocol), or ``None``."""
+        if protocol in self.thresholds and self.thresholds[protocol].get(rule) is not None:
+            return self.thresholds[protocol][rule]
+        return next((chosen[rule] for chosen in self.thresholds.values() if chosen.get(rule) is not None), None)
 
 
 def native_maps(maps: np.ndarray, split: SplitSlices) -> np.ndarray:
@@ -59,34 +69,45 @@ def native_maps(maps: np.ndarray, split: SplitSlices) -> np.ndarray:
     return to_native(maps, shapes.pop())
 
 
-def _pooled_in_brain(scores: np.ndarray, reference: ReferenceSlices) -> tuple[np.ndarray, np.ndarray]:
-    return scores[reference.brain_masks], reference.masks[reference.brain_masks]
+def _threshold_free_rows(evaluator: Any, scores: np.ndarray, reference: ReferenceSlices) -> list[MetricRow] | None:
+    """The rows of a protocol that needs no threshold (e.g. slice detection), else ``None``.
+
+    Evaluators may declare ``threshold_free``; for others one evaluation tells (all rows
+    without a threshold).
+    """
+    declared = getattr(evaluator, "threshold_free", None)
+    if declared is False:
+        return None
+    rows = evaluator.evaluate(EvaluationRequest(scores, reference, 0.5, THRESHOLD_FREE))
+    if declared or (rows and all(row.threshold is None for row in rows)):
+        return [dataclasses.replace(row, threshold_rule=THRESHOLD_FREE) for row in rows]
+    return None
 
 
-def _choose_threshold(
+def _choose(
     rule: ThresholdRule,
+    protocol: str,
+    evaluator: Any,
     kind: str,
     validation: tuple[np.ndarray, ReferenceSlices] | None,
     test: tuple[np.ndarray, ReferenceSlices],
-) -> tuple[float | None, str | None]:
-    """(threshold, None), or (None, why the rule cannot be applied)."""
-    import torch
-
-    from wsad_core.metrics.thresholds import best_dice_threshold
-
+    chosen: dict[str, float | None],
+) -> tuple[float | None, str | None, int | None]:
+    """(threshold, None, units), or (None, why the rule cannot be applied, None)."""
     if rule.name == "fixed":
         if kind != "probability":
-            return None, f"{rule.text} skipped: the maps are unbounded scores, not probabilities"
-        return rule.value, None
+            return None, f"{rule.text} skipped: the maps are unbounded scores, not probabilities", None
+        return rule.value, None, None
     data = validation if rule.name == "val-best" else test
+    where = "validation" if rule.name == "val-best" else "test"
     if data is None:
-        return None, f"{rule.text} skipped: the split has no validation patients"
-    scores, truth = _pooled_in_brain(*data)
-    if not truth.any():
-        where = "validation" if rule.name == "val-best" else "test"
-        return None, f"{rule.text} skipped: no lesion pixels in the {where} patients"
-    threshold, _ = best_dice_threshold(torch.from_numpy(scores), torch.from_numpy(truth))
-    return float(threshold), None
+        return None, f"{rule.text} skipped: the split has no validation patients", None
+    include = [t for t in chosen.values() if t is not None] if rule.is_oracle else []
+    found = search_threshold(evaluator, data[0], data[1], include=include)
+    if found is None:
+        return None, f"{rule.text} skipped for {protocol}: no {where} unit with a defined Dice (no lesion?)", None
+    threshold, _, units = found
+    return threshold, None, units
 
 
 def evaluate_maps(
@@ -102,34 +123,95 @@ def evaluate_maps(
 ) -> tuple[Evaluation, np.ndarray]:
     """Rows of every (protocol, threshold rule) on the test split, and the native test maps.
 
-    Maps are in the model frame unless ``maps_are_native`` (maps read from NIfTI files).
+    Each protocol gets its own thresholds: ``val-best`` and ``oracle`` maximise the Dice
+    statistic that protocol reports (:mod:`wsad_core.metrics.threshold_search`); the oracle
+    is searched last, over candidates that include the other rules' thresholds, and is
+    checked against them on the reported values. Maps are in the model frame unless
+    ``maps_are_native`` (maps read from NIfTI files).
     """
     evaluation = Evaluation()
     test_native = test_maps.scores if maps_are_native else native_maps(test_maps.scores, test)
     val_pair = None
     if validation is not None and validation_maps is not None:
         val_pair = (native_maps(validation_maps.scores, validation), validation.reference)
-    evaluators = {e.name: host.create("evaluator", e.name, e.options, make_context(e, None)) for e in plan.evaluators}
+        evaluation.validation = {
+            "patients": len(dict.fromkeys(validation.reference.case_ids)),
+            "slices": len(validation.reference),
+        }
+    rules = sorted(plan.threshold_rules, key=lambda rule: rule.is_oracle)  # the oracle bounds the others: last
     rows: list[MetricRow] = []
-    for rule in plan.threshold_rules:
-        threshold, why = _choose_threshold(rule, test_maps.kind, val_pair, (test_native, test.reference))
-        evaluation.thresholds[rule.text] = threshold
-        if why is not None:
-            evaluation.notes.append(why)
-            log.warning(why)
+    warned = False
+    for planned in plan.evaluators:
+        evaluator = host.create("evaluator", planned.name, planned.options, make_context(planned, None))
+        free = _threshold_free_rows(evaluator, test_native, test.reference)
+        if free is not None:
+            rows.extend(free)
             continue
-        log.info("threshold %s = %.4g", rule.text, threshold)
-        request = EvaluationRequest(test_native, test.reference, float(threshold), rule.text)  # type: ignore[arg-type]
-        for name, evaluator in list(evaluators.items()):
+        chosen: dict[str, float | None] = {}
+        by_rule: dict[str, list[MetricRow]] = {}
+        for rule in rules:
+            threshold, why, units = _choose(
+                rule, planned.name, evaluator, test_maps.kind, val_pair, (test_native, test.reference), chosen
+            )
+            chosen[rule.text] = threshold
+            if why is not None:
+                if why not in evaluation.notes:
+                    evaluation.notes.append(why)
+                    log.warning(why)
+                continue
+            log.info("threshold %s for %s = %.4g", rule.text, planned.name, threshold)
+            request = EvaluationRequest(test_native, test.reference, float(threshold), rule.text)  # type: ignore[arg-type]
             produced = evaluator.evaluate(request)
-            if produced and all(row.threshold is None for row in produced):
-                # A threshold-free protocol (e.g. slice detection) gives the same rows under
-                # every rule: report it once.
-                produced = [dataclasses.replace(row, threshold_rule=THRESHOLD_FREE) for row in produced]
-                del evaluators[name]
+            extras: dict[str, Any] = {"oracle": rule.is_oracle}
+            if rule.name == "val-best":
+                extras.update(
+                    n_val_patients=evaluation.validation.get("patients", 0), n_val_units=-1 if units is None else units
+                )
+                if evaluation.validation.get("patients") == 1 and not warned:
+                    warned = True
+                    warning = (
+                        "val-best rests on a single validation patient "
+                        f"({evaluation.validation.get('slices', 0)} slices): its threshold can be far from the "
+                        "best for other patients; use more validation patients (data.split.min_validation_patients)"
+                    )
+                    evaluation.notes.append(warning)
+                    log.warning(warning)
+            by_rule[rule.text] = with_extras(produced, **extras)
+        by_rule = _bound_oracle(evaluator, by_rule, chosen, test_native, test.reference)
+        evaluation.thresholds[planned.name] = {rule: chosen.get(rule) for rule in chosen}
+        for produced in by_rule.values():
             rows.extend(produced)
     evaluation.rows["test"] = rows
     return evaluation, test_native
+
+
+def _bound_oracle(
+    evaluator: Any,
+    by_rule: dict[str, list[MetricRow]],
+    chosen: dict[str, float | None],
+    scores: np.ndarray,
+    reference: ReferenceSlices,
+) -> dict[str, list[MetricRow]]:
+    """Make sure the oracle's reported Dice is at least every other rule's (it searched them too).
+
+    Only float rounding or an evaluator whose ``dice_curve`` disagrees with ``evaluate`` can
+    break it; then the oracle takes the better rule's threshold.
+    """
+    if ORACLE not in by_rule:
+        return by_rule
+    oracle_value = reported_dice(by_rule[ORACLE])
+    best_rule, best_value = None, oracle_value
+    for rule, produced in by_rule.items():
+        value = reported_dice(produced)
+        if rule != ORACLE and value is not None and (best_value is None or value > best_value):
+            best_rule, best_value = rule, value
+    if best_rule is None:
+        return by_rule
+    log.warning("oracle below %s on the reported Dice: it takes %s's threshold", best_rule, best_rule)
+    threshold = float(chosen[best_rule])  # type: ignore[arg-type]
+    chosen[ORACLE] = threshold
+    produced = evaluator.evaluate(EvaluationRequest(scores, reference, threshold, ORACLE))
+    return {**by_rule, ORACLE: with_extras(produced, oracle=True)}
 
 
 def evaluate_pseudo_masks(

@@ -68,7 +68,7 @@ def evaluate_prediction_dir(
     if any(rule.name == "val-best" for rule in plan.threshold_rules):
         raise ConfigError(
             "val-best needs validation maps, which wsad eval does not have",
-            hint="use --threshold fixed:T or --threshold test-best (an upper bound)",
+            hint="use --threshold fixed:T or --threshold oracle (chosen on test labels: a ceiling, not a result)",
         )
     if not pred_dir.is_dir():
         raise DataError(f"prediction folder {pred_dir} does not exist")
