@@ -51,6 +51,7 @@ __all__ = [
     "as_deviations",
     "describe_deviations",
     "merge_deviations",
+    "outline_deviations",
     "setting_deviations",
 ]
 
@@ -177,6 +178,23 @@ def describe_deviations(deviations: Sequence[Deviation], *, with_source: bool = 
         body = deviation.text() if with_source else deviation.short()
         parts.append(f"{deviation.kind}: {body}")
     return "; ".join(parts)
+
+
+def outline_deviations(deviations: Sequence[Deviation], *, limit: int = 90) -> str:
+    """A compact outline for figure labels: ``"† setting: epochs, preset; modality: flair"``.
+
+    Empty when there are none; cut at about ``limit`` characters with ``…``.
+    """
+    if not deviations:
+        return ""
+    by_kind: dict[str, list[str]] = {}
+    for deviation in deviations:
+        item = deviation.used if deviation.kind == "modality" else deviation.what
+        names = by_kind.setdefault(deviation.kind, [])
+        if item not in names:
+            names.append(item)
+    text = "† " + "; ".join(f"{kind}: {', '.join(names)}" for kind, names in by_kind.items())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def setting_deviations(

@@ -63,14 +63,16 @@ def test_every_row_is_labelled_with_protocol_and_threshold_rule(finished_run):
     _, outcome, out = finished_run
     rows = read_case_rows(out)
     assert {r["protocol"] for r in rows} == {"per-slice", "pooled", "per-volume", "slice-detection"}
-    assert {r["threshold_rule"] for r in rows} == {"fixed:0.5", "val-best", "test-best", "threshold-free"}
+    assert {r["threshold_rule"] for r in rows} == {"fixed:0.5", "val-best", "oracle", "threshold-free"}
     assert {r["target"] for r in rows} == {"test", "pseudo-masks/train"}
     assert all(r["pipeline"] == "zscore->unet" and r["dataset"] == "brats" for r in rows)
     summary = read_summary(out)["rows"]
     dice = [r for r in summary if r["metric"] == "dice" and r["target"] == "test"]
     assert all(r["mean"] is None or 0.0 <= r["mean"] <= 1.0 for r in dice)
     markdown = (out / "summary.md").read_text()
-    assert "test-best (upper bound)" in markdown
+    assert "oracle (oracle: chosen on test labels)" in markdown
+    assert all(r["oracle"] == (r["threshold_rule"] == "oracle") for r in rows)
+    assert all(r["oracle"] == (r["threshold_rule"] == "oracle") for r in read_summary(out)["rows"])
     assert "reference baseline" in markdown
     assert "Pseudo-masks of the training slices (diagnostic" in markdown
     assert {r["target"] for r in outcome.summary} == {"test", "pseudo-masks/train"}

@@ -209,14 +209,17 @@ def test_summary_markdown(run):
     assert "- **data**: brats2018_demo, 8 cases" in lines
     assert "## Per-slice (RASALoRE protocol) (`rasalore-slice`)" in lines
     assert "## Per-volume, threshold on validation (`volume-val`)" in lines
-    assert "| threshold rule | threshold | n | dice (%) | auroc (%) |" in lines
-    assert "| fixed:0.5 | 0.5 | 2 | 60.0 ± 14.1 |  |" in lines
-    assert "| none | — | 2 |  | 85.0 ± 7.1 |" in lines
-    assert "| test-oracle (upper bound) | 0.31 | 2 | 85.0 ± 14.1 |  |" in lines
-    assert "| val-best-dice | 0.42 | 1 | 60.0 ± 0.0 | n/a (n=0) |" in lines
-    assert lines.index("| fixed:0.5 | 0.5 | 2 | 60.0 ± 14.1 |  |") < lines.index(
-        "| test-oracle (upper bound) | 0.31 | 2 | 85.0 ± 14.1 |  |"
+    head = (
+        "| threshold rule | threshold | n | dice (%) | auroc (%) | what the row is | "
+        + "departs from the published method |"
     )
+    assert head in lines
+    assert "| fixed:0.5 | 0.5 | 2 | 60.0 ± 14.1 |  | — | none |" in lines
+    assert "| none | — | 2 |  | 85.0 ± 7.1 | — | none |" in lines
+    oracle = "| test-oracle (oracle: chosen on test labels) | 0.31 | 2 | 85.0 ± 14.1 |  | — | none |"
+    assert oracle in lines
+    assert "| val-best-dice | 0.42 | 1 | 60.0 ± 0.0 | n/a (n=0) | — | none |" in lines
+    assert lines.index("| fixed:0.5 | 0.5 | 2 | 60.0 ± 14.1 |  | — | none |") < lines.index(oracle)
     assert "dice @ fixed:0.5: 2" in text
     assert "nan" not in text.lower()
 
@@ -228,5 +231,5 @@ def test_markdown_notes_key_and_non_percent_metrics(run):
     assert "> **smoke test \\| tiny data**" in text
     assert "| fixed:0.5 | 0.5 | 2 | 16.25 ± 5.3 |" in text
     assert "## `pooled-oracle`" in text
-    assert "| best (upper bound) |" in text
+    assert "| best (oracle: chosen on test labels) |" in text
     assert not math.isnan(read_summary(run)["rows"][0]["mean"])

@@ -10,6 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from wsad_core.metrics.thresholds import is_oracle
 from wsad_core.types import RunOutcome
 
 __all__ = ["METRIC_ORDER", "print_run_summary", "summary_table"]
@@ -31,19 +32,33 @@ def summary_table(rows: Iterable[Mapping[str, Any]], *, title: str) -> Table:
     metrics = [m for m in METRIC_ORDER if any(m in g for g in grouped.values())]
     oracle = False
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("protocol", "rule", "t", *(_SHORT.get(m, m) for m in metrics), "n"):
-        justify = "left" if column in ("protocol", "rule") else "right"
-        table.add_column(column, justify=justify, no_wrap=True)
+    for column in ("protocol", "rule", "t", *(_SHORT.get(m, m) for m in metrics), "n", "frame", "departs"):
+        justify = "left" if column in ("protocol", "rule", "frame", "departs") else "right"
+        table.add_column(column, justify=justify, no_wrap=column != "departs", overflow="fold")
     for (protocol, rule), by_metric in grouped.items():
         threshold = next((r.get("threshold") for r in by_metric.values() if r.get("threshold") is not None), None)
-        if rule.startswith("test-best"):
-            rule, oracle = rule + "*", True
+        if is_oracle(rule, protocol):
+            rule, oracle = f"{rule} (oracle*)" if rule != "oracle" else "oracle*", True
         cells = [_cell(by_metric[m]["mean"]) if m in by_metric else "" for m in metrics]
         n = max(int(r.get("n", 0)) for r in by_metric.values())
         shown_rule = "—" if rule == "threshold-free" else rule
-        table.add_row(protocol, shown_rule, "" if threshold is None else f"{float(threshold):.3g}", *cells, str(n))
+        first = next(iter(by_metric.values()))
+        count = int(first.get("n_deviations") or 0)
+        departs = f"† {count} (below)" if count else "no"
+        table.add_row(
+            protocol,
+            shown_rule,
+            "" if threshold is None else f"{float(threshold):.3g}",
+            *cells,
+            str(n),
+            str(first.get("frame") or ""),
+            departs,
+        )
+    captions = []
     if oracle:
-        table.caption = "* upper bound: threshold chosen on test labels"
+        captions.append("* oracle: threshold chosen on the test labels — a ceiling, not a result")
+    if captions:
+        table.caption = "\n".join(captions)
         table.caption_justify = "left"
     return table
 
@@ -57,6 +72,14 @@ def print_run_summary(outcome: RunOutcome, console: Console | None = None) -> No
     for target, rows in by_target.items():
         label = "test patients" if target == "test" else f"{target} (diagnostic)"
         console.print(summary_table(rows, title=f"{rows[0].get('pipeline', '')} — {label} — mean, %"))
+    deviations = next((str(row["deviations"]) for row in outcome.summary if row.get("deviations")), "")
+    if deviations:
+        console.print("[bold red]† Not the published method[/] — on every row above:", highlight=False)
+        for deviation in deviations.split("; "):
+            console.print(f"  † {deviation}", highlight=False)
+    selection = next((str(row["selection"]) for row in outcome.summary if row.get("selection")), "")
+    if selection:
+        console.print(f"checkpoint selection: {selection}", highlight=False)
     notes = next((str(row["notes"]) for row in outcome.summary if row.get("notes")), "")
     for note in filter(None, notes.split(" | ")):
         console.print(f"[bold yellow]NOTE:[/] {note}", highlight=False)

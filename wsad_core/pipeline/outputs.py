@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from wsad_core.data.frames import to_native
+from wsad_core.deviations import Deviation, outline_deviations
+from wsad_core.metrics.thresholds import is_oracle
 from wsad_core.results import (
     radiological_view,
     save_overlay,
@@ -34,15 +37,24 @@ def write_tables(
     *,
     columns: dict[str, Any],
     header: dict[str, str],
+    deviations: Sequence[Deviation] = (),
 ) -> list[dict[str, Any]]:
-    """Long-format rows and the summary tables; returns the summary rows."""
+    """Long-format rows and the summary tables; returns the summary rows.
+
+    ``columns`` (labels, selection, deviations, ...) go on every row of every file.
+    """
     all_rows, summary = [], []
     for target, rows in evaluation.rows.items():
-        all_rows.extend(dataclasses.replace(row, extras={"target": target, **row.extras}) for row in rows)
+        all_rows.extend(
+            dataclasses.replace(
+                row, extras={"target": target, "oracle": is_oracle(row.threshold_rule, row.protocol), **row.extras}
+            )
+            for row in rows
+        )
         summary.extend({"target": target, **columns, **entry} for entry in summarise(rows))
     write_case_rows(all_rows, rundir, columns=columns)
     labels = {e.name: e.spec.label or e.spec.summary for e in plan.evaluators}  # type: ignore[attr-defined]
-    write_summary(summary, rundir, header=header, labels=labels)
+    write_summary(summary, rundir, header=header, labels=labels, deviations=[d.to_dict() for d in deviations])
     return summary
 
 
@@ -68,15 +80,24 @@ def write_overlays(
     test_native: np.ndarray,
     positions: list[int],
     pseudo_masks: np.ndarray | None,
-    thresholds: dict[str, float | None],
+    evaluation: Evaluation,
+    *,
+    deviations: Sequence[Deviation] = (),
 ) -> None:
-    """PNG overlays (image, ground truth, pseudo-mask, prediction) of the chosen test slices."""
+    """PNG overlays (image, ground truth, pseudo-mask, prediction) of the chosen test slices.
+
+    The contour uses the per-slice protocol's ``val-best`` threshold (else the first rule chosen
+    without test labels); the title names it and outlines the run's deviations.
+    """
     if not positions:
         return
-    # Prefer a threshold chosen without test labels: val-best, then any other non-oracle rule.
-    honest = [(r, t) for r, t in thresholds.items() if t is not None and not r.startswith("test")]
-    honest.sort(key=lambda item: item[0] != "val-best")
-    rule, threshold = honest[0] if honest else ("none", 0.5)
+    rule, threshold = "none", 0.5
+    for candidate in ("val-best", *(r for chosen in evaluation.thresholds.values() for r in chosen)):
+        found = evaluation.threshold_for(candidate)
+        if found is not None and not is_oracle(candidate):
+            rule, threshold = candidate, found
+            break
+    outline = outline_deviations(deviations, limit=120)
     native_hw = test_native.shape[1:]
     images = to_native(test.slices.images[positions, 0], native_hw)
     pseudo = None
@@ -88,6 +109,7 @@ def write_overlays(
         def view(array: np.ndarray, affine: np.ndarray = test.cases[case_id].affine) -> np.ndarray:
             return radiological_view(array, affine)
 
+        title = f"{case_id} slice {k} — threshold {rule} = {threshold:.3g}"
         save_overlay(
             rundir.overlay_path(case_id, k),
             image=view(images[i]),
@@ -95,5 +117,5 @@ def write_overlays(
             pseudo=None if pseudo is None else view(pseudo[i]),
             prediction=view(test_native[position]),
             threshold=float(threshold),
-            title=f"{case_id} slice {k} — threshold {rule} = {threshold:.3g}",
+            title=title + (f"\nnot the published method {outline}" if outline else ""),
         )

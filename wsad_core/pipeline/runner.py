@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from wsad_core import distributed
 from wsad_core.context import BuildContext, SilentProgress
+from wsad_core.deviations import describe_deviations
 from wsad_core.device import resolve_device, seed_everything
 from wsad_core.errors import ContractError
 from wsad_core.pipeline.data_stage import RunData, load_run_data
 from wsad_core.pipeline.evaluate import evaluate_maps, evaluate_pseudo_masks
+from wsad_core.pipeline.labels import describe_selection, describe_thresholds, run_deviations
 from wsad_core.pipeline.outputs import write_maps, write_overlays, write_tables
 from wsad_core.pipeline.plan import PipelinePlan, PlannedStage, plan_pipeline
 from wsad_core.pipeline.stages import StageOutputs, run_stages
@@ -202,6 +204,7 @@ def _execute(
             make_context=make_context,
         )
     notes = outputs.notes + evaluation.notes
+    deviations = run_deviations(data, outputs)
     rundir.write_environment(
         capture_environment(
             device=device,
@@ -209,6 +212,8 @@ def _execute(
             extra={
                 "provenance": outputs.provenance,
                 "notes": notes,
+                "deviations": [d.to_dict() for d in deviations],
+                "selection": describe_selection(outputs.selection),
                 "split_sha256": data.split.sha256,
                 "dataset": {"name": data.index.name, "root": str(data.index.root), "synthetic": data.index.synthetic},
                 # Under torchrun the segmenter trained on this many ranks (the batch was sharded across them).
@@ -216,13 +221,25 @@ def _execute(
             },
         )
     )
-    columns = {**_columns(config, plan, data), "notes": " | ".join(outputs.notes)}
+    columns = {
+        **_columns(config, plan, data),
+        "selection": describe_selection(outputs.selection),
+        "published_setting": not deviations,
+        "n_deviations": len(deviations),
+        "deviations": describe_deviations(deviations, with_source=True),
+        "notes": " | ".join(outputs.notes),
+    }
     summary = write_tables(
-        rundir, evaluation, plan, columns=columns, header=_header(config, plan, data, evaluation, outputs, device)
+        rundir,
+        evaluation,
+        plan,
+        columns=columns,
+        header=_header(config, plan, data, evaluation, outputs, device),
+        deviations=deviations,
     )
     if config.output.save_maps:
         write_maps(rundir, data.test, test_native, progress)
-    write_overlays(rundir, data.test, test_native, positions, outputs.overlay_masks, evaluation.thresholds)
+    write_overlays(rundir, data.test, test_native, positions, outputs.overlay_masks, evaluation, deviations=deviations)
     log.info("run took %.1f s", time.perf_counter() - started)
     return summary
 
@@ -231,12 +248,13 @@ def _columns(config: RunConfig, plan: PipelinePlan, data: RunData) -> dict[str, 
     """Labels repeated on every output row (with the plugins' notes, e.g. random-init weights)."""
     return {
         "dataset": data.index.name,
-        "modalities": "+".join(config.data.modalities),
+        "modality": "+".join(config.data.modalities),
         "pipeline": config.pipeline.label(),
         "generator": plan.generator.name if plan.generator else "",
         "refiner": plan.refiner.name if plan.refiner else "",
         "segmenter": plan.segmenter.name if plan.segmenter else "",
         "output_kind": plan.output_kind,
+        "reference_baseline": any(s.spec.reference for s in (plan.generator, plan.refiner, plan.segmenter) if s),
         "seed": config.seed,
         "split_seed": config.data.split.seed,
     }
@@ -262,14 +280,17 @@ def _header(
         f"validation / {len(split.test)} test patients (sha256 {split.sha256[:12]})",
         "preprocessing": f"axial slices {pre.skip_first}..D-{pre.skip_last}, resized to {pre.size}², "
         f"{pre.normalisation} normalisation; maps evaluated in the native slice grid",
-        "thresholds": "; ".join(
-            f"{rule} = {'skipped' if t is None else f'{t:.4g}'}" for rule, t in evaluation.thresholds.items()
-        ),
+        "thresholds": describe_thresholds(evaluation),
+        "checkpoint selection": describe_selection(outputs.selection),
         "seed / device": f"{config.seed} / {device}",
     }
     if reference:
         header["reference baselines"] = (
             f"{', '.join(reference)} are deliberately simple reference baselines, not published methods"
+        )
+    if evaluation.validation:
+        header["validation (val-best)"] = (
+            f"{evaluation.validation['patients']} patient(s), {evaluation.validation['slices']} slices"
         )
     for i, note in enumerate(outputs.notes + evaluation.notes, 1):
         header[f"note {i}"] = f"NOTE: {note}"

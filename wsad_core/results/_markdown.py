@@ -1,7 +1,9 @@
 """``summary.md``: a header block and one Markdown table per protocol.
 
 Rows are threshold rules, columns are metrics as ``mean ± std`` (in % for metrics that are
-fractions), and rules that look at test labels are marked ``(upper bound)`` and listed last
+fractions), then what the row is: frame, post-processing, checkpoint selection, modality,
+the validation set behind ``val-best`` and every deviation from the published method (a
+``†`` on the rule). Rules that look at test labels are marked ``oracle`` and listed last
 (shared/docs/evaluation.md §3: oracle numbers never sit beside honest ones unlabelled).
 """
 
@@ -35,7 +37,7 @@ PERCENT_METRICS = frozenset(
 )
 _NOTE_KEYS = frozenset({"note", "notes", "warning", "warnings"})
 _NOTE_PREFIXES = ("note:", "warning:")
-_UPPER_BOUND = "(upper bound)"
+_ORACLE_MARK = "(oracle: chosen on test labels)"
 #: Section titles of the result targets a run evaluates (rows carry a ``target`` column).
 TARGET_TITLES = {
     "test": "Test patients",
@@ -45,7 +47,7 @@ TARGET_TITLES = {
 
 
 def is_upper_bound(protocol: str, threshold_rule: str) -> bool:
-    """Whether a row's threshold or protocol uses test labels (``test-oracle``, ``pooled-oracle``, ...)."""
+    """Whether a row's threshold or protocol uses test labels (``oracle``, ``pooled-oracle``, ...)."""
     rule = threshold_rule.lower()
     return "oracle" in protocol.lower() or "oracle" in rule or rule.startswith("test")
 
@@ -91,6 +93,27 @@ def _threshold(rows: Sequence[Mapping[str, Any]]) -> str:
     return f"varies ({varied})" if varied > 1 else "—"
 
 
+def _row_labels(rows: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """What a table row is (frame, post-processing, selection, modality, validation) and its deviations."""
+    first = rows[0]
+    facts = []
+    for key, name in (
+        ("frame", "frame"),
+        ("postproc", "postproc"),
+        ("selection", "selection"),
+        ("modality", "modality"),
+    ):
+        value = next((row.get(key) for row in rows if row.get(key) not in (None, "")), None)
+        if value is not None:
+            facts.append(f"{name} {value}")
+    patients = next((row.get("n_val_patients") for row in rows if row.get("n_val_patients") is not None), None)
+    if patients is not None:
+        units = next((row.get("n_val_units") for row in rows if row.get("n_val_units") is not None), None)
+        facts.append(f"validation {patients} patient(s)" + (f", {units} units" if units not in (None, -1) else ""))
+    deviations = str(first.get("deviations") or "")
+    return " · ".join(facts), deviations
+
+
 def _protocol_table(protocol: str, rows: Sequence[Mapping[str, Any]], label: str, level: str = "##") -> list[str]:
     metrics = list(dict.fromkeys(str(row["metric"]) for row in rows))
     rules = list(dict.fromkeys(str(row["threshold_rule"]) for row in rows))
@@ -100,8 +123,10 @@ def _protocol_table(protocol: str, rows: Sequence[Mapping[str, Any]], label: str
     lines = [
         f"{level} {_cell(label)} (`{protocol}`)" if label != protocol else f"{level} `{protocol}`",
         "",
-        "| threshold rule | threshold | n | " + " | ".join(_cell(t) for t in titles) + " |",
-        "| :--- | ---: | ---: |" + " ---: |" * len(metrics),
+        "| threshold rule | threshold | n | "
+        + " | ".join(_cell(t) for t in titles)
+        + " | what the row is | departs from the published method |",
+        "| :--- | ---: | ---: |" + " ---: |" * len(metrics) + " :--- | :--- |",
     ]
     undefined = []
     for rule in rules:
@@ -117,8 +142,14 @@ def _protocol_table(protocol: str, rows: Sequence[Mapping[str, Any]], label: str
             values.append(_value(cell) + (f" (n={count})" if count != n else ""))
             if cell.get("n_undefined"):
                 undefined.append(f"{metric} @ {rule}: {cell['n_undefined']}")
-        name = f"{rule} {_UPPER_BOUND}" if is_upper_bound(protocol, rule) else rule
-        lines.append(f"| {_cell(name)} | {_threshold(present)} | {n} | " + " | ".join(values) + " |")
+        facts, deviations = _row_labels(present)
+        name = f"{rule} {_ORACLE_MARK}" if is_upper_bound(protocol, rule) else rule
+        name += " †" if deviations else ""
+        lines.append(
+            f"| {_cell(name)} | {_threshold(present)} | {n} | "
+            + " | ".join(values)
+            + f" | {_cell(facts) or '—'} | {_cell(deviations) or 'none'} |"
+        )
     lines.append("")
     if undefined:
         lines.extend(["Undefined values (units left out of the mean): " + "; ".join(undefined) + ".", ""])
@@ -157,7 +188,7 @@ def render_summary(
         lines.extend(["No metrics were computed.", ""])
     lines.append(
         "Values are mean ± std over evaluation units (in % for fraction metrics); n counts units with a "
-        f"defined value. Rows marked {_UPPER_BOUND} choose their threshold on test labels: not comparable "
-        "with the others."
+        f"defined value. Rows marked {_ORACLE_MARK} choose their threshold on test labels: a ceiling, not a "
+        "result. † marks rows that depart from the published method, listed on the row."
     )
     return "\n".join(lines) + "\n"

@@ -20,6 +20,7 @@ from typing import Any
 
 from wsad_core._atomic import atomic_write_text, atomic_writer
 from wsad_core.errors import DataError
+from wsad_core.metrics.thresholds import is_oracle
 from wsad_core.results import _layout as layout
 from wsad_core.results._markdown import render_summary
 from wsad_core.results._serial import read_json, to_plain, write_json
@@ -44,6 +45,7 @@ _PARSERS = {"int": int, "float": float, "str": str, "bool": lambda text: text ==
 _SUMMARY_COLUMNS = (
     "protocol",
     "threshold_rule",
+    "oracle",
     "metric",
     "unit",
     "mean",
@@ -52,7 +54,13 @@ _SUMMARY_COLUMNS = (
     "n_undefined",
     "threshold",
     "n_thresholds",
+    "frame",
+    "postproc",
+    "n_val_patients",
+    "n_val_units",
 )
+# Labelled columns of the rows that a summary keeps when all rows of a group agree.
+_GROUP_LABELS = ("frame", "postproc", "region", "n_val_patients", "n_val_units")
 
 
 def _kind(values: Iterable[Any]) -> str:
@@ -185,11 +193,13 @@ def summarise(rows: Sequence[MetricRow]) -> list[dict[str, Any]]:
         rows: Long-format rows.
 
     Returns:
-        One dict per group: ``protocol``, ``threshold_rule``, ``metric``, ``unit`` (the unit,
+        One dict per group: ``protocol``, ``threshold_rule``, ``oracle`` (the threshold was
+        chosen on test labels), ``metric``, ``unit`` (the unit,
         or the sorted units joined by ``+``), ``mean``, ``std`` (sample, ``ddof=1``; 0 for one
         value), ``n`` (units with a value), ``n_undefined`` (units whose value is ``None`` or
-        NaN), ``threshold`` (the unique threshold, else ``None``) and ``n_thresholds``. A group
-        without any value has ``mean`` and ``std`` ``None``: never NaN.
+        NaN), ``threshold`` (the unique threshold, else ``None``), ``n_thresholds``, and the
+        rows' ``frame``, ``postproc``, ``region``, ``n_val_patients`` and ``n_val_units`` where they
+        agree. A group without any value has ``mean`` and ``std`` ``None``: never NaN.
     """
     groups: dict[tuple[str, str, str], list[MetricRow]] = {}
     for row in rows:
@@ -199,10 +209,16 @@ def summarise(rows: Sequence[MetricRow]) -> list[dict[str, Any]]:
         values = [v for row in members if (v := _finite_or_none(row.value)) is not None]
         thresholds = {t for row in members if (t := _finite_or_none(row.threshold)) is not None}
         n = len(values)
+        labels = {}
+        for name in _GROUP_LABELS:
+            found = {row.extras[name] for row in members if name in row.extras}
+            if len(found) == 1:
+                labels[name] = found.pop()
         summary.append(
             {
                 "protocol": protocol,
                 "threshold_rule": rule,
+                "oracle": is_oracle(rule, protocol),
                 "metric": metric,
                 "unit": "+".join(sorted({row.unit for row in members})),
                 "mean": statistics.fmean(values) if n else None,
@@ -211,6 +227,7 @@ def summarise(rows: Sequence[MetricRow]) -> list[dict[str, Any]]:
                 "n_undefined": len(members) - n,
                 "threshold": next(iter(thresholds)) if len(thresholds) == 1 else None,
                 "n_thresholds": len(thresholds),
+                **labels,
             }
         )
     return summary
@@ -222,6 +239,7 @@ def write_summary(
     *,
     header: Mapping[str, str],
     labels: Mapping[str, str],
+    deviations: Sequence[Mapping[str, str]] = (),
 ) -> list[Path]:
     """Write ``summary.csv``, ``summary.json`` and ``summary.md`` into the run directory.
 
@@ -232,6 +250,9 @@ def write_summary(
             weights, pipeline; values starting with ``NOTE:`` or ``WARNING:`` (or under a key
             ``note``/``warning``) are shown prominently above the rest.
         labels: Human label of each protocol, keyed by protocol name.
+        deviations: The run's deviations from the published method
+            (:meth:`~wsad_core.deviations.Deviation.to_dict`), stored in ``summary.json``; the
+            rows carry them as text in their ``deviations`` column.
 
     Returns:
         The three files.
@@ -245,7 +266,8 @@ def write_summary(
     writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
     paths = [root / layout.SUMMARY_CSV, root / layout.SUMMARY_JSON, root / layout.SUMMARY_MD]
     atomic_write_text(paths[0], text.getvalue())
-    write_json(paths[1], {"header": dict(header), "labels": dict(labels), "rows": rows})
+    document = {"header": dict(header), "labels": dict(labels), "deviations": [dict(d) for d in deviations]}
+    write_json(paths[1], {**document, "rows": rows})
     markdown = render_summary(rows, title=root.resolve().name, header=header, labels=labels)
     atomic_write_text(paths[2], markdown)
     return paths
