@@ -122,7 +122,7 @@ def test_bench_fills_the_table_records_failures_and_resumes_to_the_same_result(p
     assert {round(r["paper_value"], 4) for r in rasalore} == {0.7057, 0.7474}, "paper Dice/AUPRC beside the row"
     markdown = (reference.directory / "summary.md").read_text()
     assert "not installed" in markdown
-    assert "UPPER BOUND" in markdown
+    assert "oracle (oracle: chosen on test labels)" in markdown
     assert (reference.directory / "summary.tex").read_text().count(r"\begin{table}") >= 2
     assert list((reference.directory / "plots").glob("*_dice.png"))
     assert (reference.directory / "plots" / "overlays.png").is_file()

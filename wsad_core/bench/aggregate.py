@@ -1,4 +1,11 @@
-"""From job records to the benchmark's table rows: mean ± std over seeds, paper references, reasons."""
+"""From job records to the benchmark's table rows: mean ± std over seeds, paper references, deviations.
+
+Every row says what it is (protocol, threshold rule, ``oracle``, frame, post-processing,
+checkpoint selection, modality, validation set) and every way it departs from the published
+method (``deviations``: the jobs' own plus the benchmark's, see
+:mod:`wsad_core.bench.comparability`). ``comparable`` is true only for a row with a paper
+number and no deviation at all.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +13,20 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
-from wsad_core.bench.config import BenchConfig
+from wsad_core.bench.comparability import pipeline_deviations, protocol_deviations
+from wsad_core.bench.config import BenchConfig, BenchDataset, BenchPipeline
 from wsad_core.bench.execute import JobRecord
-from wsad_core.bench.paper import paper_number
+from wsad_core.bench.paper import PAPER_PROTOCOL, paper_number
+from wsad_core.deviations import Deviation, as_deviations, describe_deviations, merge_deviations
+from wsad_core.metrics._rows import THRESHOLD_FREE
+from wsad_core.metrics.thresholds import is_oracle
 
-__all__ = ["TableRow", "aggregate"]
+__all__ = ["ROW_LABELS", "TableRow", "aggregate", "row_deviations"]
 
 TableRow = dict[str, Any]
 _PAPER_METRICS = {"dice": "dice_pct", "auprc": "auprc_pct"}
+#: Labelled columns copied from the jobs' summary rows (first seed) onto the table row.
+ROW_LABELS = ("frame", "postproc", "selection", "modality", "n_val_patients", "n_val_units", "reference_baseline")
 
 
 def _reason(records: list[JobRecord]) -> str:
@@ -34,10 +47,46 @@ def _status(records: list[JobRecord]) -> str:
     return "unavailable" if statuses == {"unavailable"} else "failed"
 
 
-def aggregate(records: list[JobRecord], config: BenchConfig) -> list[TableRow]:
-    """One row per (dataset, pipeline, protocol, rule, metric) of the test results.
+def row_deviations(row: TableRow) -> list[Deviation]:
+    """The deviations of a table row as records (rows store them as plain dicts)."""
+    return as_deviations(row.get("deviations") or [])
 
-    Pipelines that produced nothing get a single row with ``status`` and ``reason``;
+
+def _paper_value(pipeline: BenchPipeline, dataset: BenchDataset, metric: str) -> float | None:
+    column = _PAPER_METRICS.get(metric)
+    method = pipeline.paper_method()
+    if not (column and method and dataset.paper_dataset):
+        return None
+    paper = paper_number(method, dataset.paper_dataset)
+    return getattr(paper, column) / 100 if paper else None
+
+
+def _finish(row: TableRow, deviations: list[Deviation]) -> TableRow:
+    """Attach the deviations, their text, and whether the row is comparable with its paper number."""
+    merged = merge_deviations(deviations)
+    row["deviations"] = [d.to_dict() for d in merged]
+    row["n_deviations"] = len(merged)
+    row["deviations_text"] = describe_deviations(merged, with_source=True)
+    row["comparable"] = row.get("paper_value") is not None and not merged and row.get("mean") is not None
+    return row
+
+
+def _entries(records: list[JobRecord]) -> dict[tuple[str, str, str, str], list[tuple[int, dict[str, Any]]]]:
+    by_key: dict[tuple[str, str, str, str], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    for record in records:
+        for entry in record["summary"]:
+            target = entry.get("target", "test")
+            if entry.get("mean") is None:
+                continue
+            key = (target, entry["protocol"], entry["threshold_rule"], entry["metric"])
+            by_key[key].append((record["seed"], entry))
+    return by_key
+
+
+def aggregate(records: list[JobRecord], config: BenchConfig) -> list[TableRow]:
+    """One row per (dataset, pipeline, target, protocol, rule, metric) of the results.
+
+    Pipelines that produced nothing get a row per paper metric with ``status`` and ``reason``;
     reference-only pipelines get the paper's numbers with ``status="reference only"``.
     """
     by_cell: dict[tuple[str, str], list[JobRecord]] = defaultdict(list)
@@ -46,69 +95,72 @@ def aggregate(records: list[JobRecord], config: BenchConfig) -> list[TableRow]:
     rows: list[TableRow] = []
     for dataset in config.datasets:
         for pipeline in config.pipelines:
-            base = {"dataset": dataset.name, "pipeline": pipeline.label, "paper_dataset": dataset.paper_dataset}
-            method = pipeline.paper_row or pipeline.label
-            paper = paper_number(method, dataset.paper_dataset) if dataset.paper_dataset else None
+            base = {
+                "dataset": dataset.name,
+                "pipeline": pipeline.label,
+                "paper_row": pipeline.paper_method() or "",
+                "paper_dataset": dataset.paper_dataset,
+                "target": "test",
+            }
+            bench_deviations = pipeline_deviations(pipeline, dataset)
             if pipeline.reference_only:
-                for metric, column in _PAPER_METRICS.items():
-                    rows.append(
-                        {
-                            **base,
-                            "status": "reference only",
-                            "reason": "not implemented in wsad",
-                            "protocol": config.headline_protocol,
-                            "threshold_rule": "",
-                            "metric": metric,
-                            "paper_value": getattr(paper, column) / 100 if paper else None,
-                        }
-                    )
+                for metric in _PAPER_METRICS:
+                    row = {
+                        **base,
+                        "status": "reference only",
+                        "reason": "not implemented in wsad",
+                        "protocol": config.headline_protocol,
+                        "threshold_rule": "",
+                        "metric": metric,
+                        "paper_value": _paper_value(pipeline, dataset, metric),
+                    }
+                    rows.append(_finish(row, []))
                 continue
             cell = sorted(by_cell.get((dataset.name, pipeline.label), []), key=lambda r: r["seed"])
             finished = [r for r in cell if r["status"] == "finished"]
             status, reason = _status(cell) if cell else "not run", _reason(cell)
             notes = sorted({n for r in finished for n in r.get("notes", [])})
+            job_deviations = [d for r in finished for d in as_deviations(r.get("deviations") or [])]
             if not finished:
-                for metric, column in _PAPER_METRICS.items():
-                    rows.append(
-                        {
-                            **base,
-                            "status": status,
-                            "reason": reason,
-                            "protocol": config.headline_protocol,
-                            "threshold_rule": "",
-                            "metric": metric,
-                            "paper_value": getattr(paper, column) / 100 if paper else None,
-                        }
-                    )
-                continue
-            values: dict[tuple[str, str, str], list[tuple[int, float, float | None]]] = defaultdict(list)
-            for record in finished:
-                for entry in record["summary"]:
-                    if entry.get("target", "test") != "test" or entry.get("mean") is None:
-                        continue
-                    key = (entry["protocol"], entry["threshold_rule"], entry["metric"])
-                    values[key].append((record["seed"], float(entry["mean"]), entry.get("threshold")))
-            for (protocol, rule, metric), seeded in values.items():
-                means = [value for _, value, _ in seeded]
-                thresholds = [t for _, _, t in seeded if t is not None]
-                column = _PAPER_METRICS.get(metric)
-                rows.append(
-                    {
+                for metric in _PAPER_METRICS:
+                    row = {
                         **base,
                         "status": status,
                         "reason": reason,
-                        "notes": "; ".join(notes),
-                        "protocol": protocol,
-                        "threshold_rule": rule,
+                        "protocol": config.headline_protocol,
+                        "threshold_rule": "",
                         "metric": metric,
-                        "mean": statistics.fmean(means),
-                        "std": statistics.stdev(means) if len(means) > 1 else None,
-                        "n_seeds": len(means),
-                        "seeds": " ".join(str(s) for s, _, _ in seeded),
-                        "threshold": statistics.fmean(thresholds) if thresholds else None,
-                        "paper_value": getattr(paper, column) / 100
-                        if paper and column and protocol == config.headline_protocol
-                        else None,
+                        "paper_value": _paper_value(pipeline, dataset, metric),
                     }
-                )
+                    rows.append(_finish(row, bench_deviations))
+                continue
+            for (target, protocol, rule, metric), seeded in _entries(finished).items():
+                means = [float(entry["mean"]) for _, entry in seeded]
+                thresholds = [float(e["threshold"]) for _, e in seeded if e.get("threshold") is not None]
+                first = seeded[0][1]
+                paper = _paper_value(pipeline, dataset, metric) if target == "test" else None
+                if protocol != config.headline_protocol:
+                    paper = None
+                row = {
+                    **base,
+                    "target": target,
+                    "status": status,
+                    "reason": reason,
+                    "notes": "; ".join(notes),
+                    "protocol": protocol,
+                    "threshold_rule": rule,
+                    "oracle": is_oracle(rule, protocol),
+                    "metric": metric,
+                    "mean": statistics.fmean(means),
+                    "std": statistics.stdev(means) if len(means) > 1 else None,
+                    "n_seeds": len(means),
+                    "seeds": " ".join(str(s) for s, _ in seeded),
+                    "threshold": statistics.fmean(thresholds) if thresholds else None,
+                    "paper_value": paper,
+                    **{name: first.get(name) for name in ROW_LABELS if first.get(name) is not None},
+                }
+                # AUROC and AUPRC do not depend on the threshold: only the protocol and frame count for them.
+                judged_rule = PAPER_PROTOCOL.threshold_rule if metric in THRESHOLD_FREE else rule
+                evaluation = protocol_deviations(protocol, judged_rule, first.get("frame")) if paper is not None else []
+                rows.append(_finish(row, [*job_deviations, *bench_deviations, *evaluation]))
     return rows

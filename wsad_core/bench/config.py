@@ -27,6 +27,11 @@ class BenchDataset(DataConfig):
     paper_dataset: str | None = Field(
         None, description="Paper column shown beside this dataset (BraTS20, BraTS21, BraTS23 or MSD)."
     )
+    same_as_paper: bool = Field(
+        False,
+        description="Set only when this is the paper's own dataset, patient split and preprocessing; otherwise "
+        "every row with a paper number carries a 'data' deviation and is marked not comparable.",
+    )
 
 
 class BenchPipeline(BaseModel):
@@ -39,11 +44,22 @@ class BenchPipeline(BaseModel):
     refiner: StageConfig | None = Field(None, description="Refiner of the pseudo-masks.")
     segmenter: StageConfig | None = Field(None, description="Segmenter.")
     paper_row: str | None = Field(
-        None, description="Method name in the paper's Table 1 for the reference column (default: the label)."
+        None,
+        description="Method name in the paper's Table 1 for the reference column (default: the label; null: no "
+        "paper row).",
     )
     reference_only: bool = Field(
         False, description="Only the paper's number: the method is not implemented in wsad (the row says so)."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_paper_row(cls, data: Any) -> Any:
+        # Unset means "the label"; an explicit null means "no paper row". Resolving it here keeps
+        # the meaning when the configuration is written to bench.yaml and read back.
+        if isinstance(data, dict) and "paper_row" not in data:
+            return {**data, "paper_row": data.get("label")}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> BenchPipeline:
@@ -55,6 +71,10 @@ class BenchPipeline(BaseModel):
         if not self.reference_only:
             PipelineConfig(generator=self.generator, refiner=self.refiner, segmenter=self.segmenter)
         return self
+
+    def paper_method(self) -> str | None:
+        """The paper row this pipeline is compared with (``None``: none)."""
+        return self.paper_row
 
     def pipeline(self) -> PipelineConfig:
         """The runnable pipeline."""

@@ -19,7 +19,7 @@ from typing import Any
 from wsad_core.bench.config import ExecutorConfig
 from wsad_core.errors import ConfigError, UnknownPluginError, WeightsNotFoundError
 
-__all__ = ["JobRecord", "execute_group", "run_groups"]
+__all__ = ["JobRecord", "execute_group", "run_facts", "run_groups"]
 
 log = logging.getLogger("wsad.bench")
 
@@ -37,11 +37,16 @@ def _finished_summary(run_dir: Path) -> list[dict[str, Any]] | None:
         return None
 
 
-def _notes(run_dir: Path) -> list[str]:
+def run_facts(run_dir: Path) -> dict[str, Any]:
+    """A finished run's notes and deviations (from its ``env.json``)."""
     try:
-        return [str(n) for n in json.loads((run_dir / "env.json").read_text()).get("notes", [])]
+        environment = json.loads((run_dir / "env.json").read_text())
     except (OSError, ValueError):
-        return []
+        return {"notes": [], "deviations": []}
+    return {
+        "notes": [str(n) for n in environment.get("notes", [])],
+        "deviations": list(environment.get("deviations", [])),
+    }
 
 
 def execute_group(
@@ -67,7 +72,7 @@ def execute_group(
         started = time.perf_counter()
         summary = _finished_summary(run_dir)
         if summary is not None:
-            record.update(status="finished", summary=summary, notes=_notes(run_dir), seconds=None, reused=True)
+            record.update(status="finished", summary=summary, seconds=None, reused=True, **run_facts(run_dir))
             records.append(record)
             if on_record is not None:
                 on_record(record)
@@ -75,7 +80,7 @@ def execute_group(
         try:
             resume = (run_dir / "run.json").is_file()
             outcome = run_pipeline(config, host, resume=resume, shared_stages=Path(shared_stages))
-            record.update(status="finished", summary=list(outcome.summary), notes=_notes(run_dir))
+            record.update(status="finished", summary=list(outcome.summary), **run_facts(run_dir))
         except (UnknownPluginError, WeightsNotFoundError) as error:
             record.update(status="unavailable", error=f"{error.message}" + (f" ({error.hint})" if error.hint else ""))
         except KeyboardInterrupt:

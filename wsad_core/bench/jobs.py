@@ -54,7 +54,7 @@ class Job:
 
 
 def _run_config(config: BenchConfig, dataset: BenchDataset, pipeline: BenchPipeline, seed: int, out: Path) -> RunConfig:
-    data = dataset.model_dump(exclude={"name", "paper_dataset"})
+    data = dataset.model_dump(exclude={"name", "paper_dataset", "same_as_paper"})
     return RunConfig.model_validate(
         {
             "data": data,

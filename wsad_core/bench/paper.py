@@ -13,10 +13,45 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-__all__ = ["PAPER", "PAPER_DATASETS", "PaperNumber", "paper_number", "paper_rows"]
+__all__ = [
+    "PAPER",
+    "PAPER_DATASETS",
+    "PAPER_PROTOCOL",
+    "PUBLISHED_PIPELINES",
+    "PaperNumber",
+    "PaperProtocol",
+    "paper_number",
+    "paper_rows",
+]
 
 PAPER = "Sharma et al., RASALoRE, BMVC 2025, Table 1 (T2, per-slice, %)"
 PAPER_DATASETS = ("BraTS20", "BraTS21", "BraTS23", "MSD")
+
+
+@dataclass(frozen=True, slots=True)
+class PaperProtocol:
+    """How the paper's numbers were computed (rasalore.md §10): what a row must match to be comparable."""
+
+    protocol: str = "per-slice"
+    threshold_rule: str = "fixed:0.5"
+    frame: str = "crop256"
+
+
+#: The official test.py: per anomalous slice, fixed 0.5, in the 256² crop frame.
+PAPER_PROTOCOL = PaperProtocol()
+
+#: (generator, refiner, segmenter) plugin names of the published pipeline behind each Table 1 row
+#: wsad implements; a benchmark row with another plugin in a role has a ``substitute`` deviation.
+PUBLISHED_PIPELINES: dict[str, tuple[str | None, str | None, str | None]] = {
+    "AE": (None, None, "ae"),
+    "DAE": (None, None, "dae"),
+    "AME-CAM": ("ame-cam", None, None),
+    "DDPT": ("ddpt", None, None),
+    "MedSAM+DDPT (point)": ("ddpt", None, "medsam-point"),
+    "MedSAM+DDPT (box)": ("ddpt", None, "medsam-box"),
+    "RASALoRE": ("ddpt", "medsam", "rasalore"),
+    "RASALoRE without MedSAM": ("ddpt", None, "rasalore"),
+}
 
 
 @dataclass(frozen=True, slots=True)

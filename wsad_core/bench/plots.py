@@ -13,14 +13,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from wsad_core._atomic import atomic_write_bytes
-from wsad_core.bench.aggregate import TableRow
+from wsad_core.bench.aggregate import TableRow, row_deviations
 from wsad_core.bench.config import BenchConfig
 from wsad_core.bench.execute import JobRecord
+from wsad_core.deviations import merge_deviations, outline_deviations
+from wsad_core.metrics.thresholds import is_oracle
 
 if TYPE_CHECKING:
     from wsad_core.plugins import PluginHost
 
-__all__ = ["bar_chart", "overlay_grid"]
+__all__ = ["bar_chart", "bar_labels", "overlay_grid"]
 
 
 def _save(figure: Figure, path: Path) -> None:
@@ -28,6 +30,17 @@ def _save(figure: Figure, path: Path) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def bar_labels(rows: Sequence[TableRow], config: BenchConfig, rule: str) -> list[str]:
+    """The bar chart's label per pipeline: the name, and ``†`` with an outline of its deviations."""
+    labels = []
+    for pipeline in (p for p in config.pipelines if not p.reference_only):
+        members = [r for r in rows if r["pipeline"] == pipeline.label and r.get("threshold_rule") == rule]
+        method = [d for d in merge_deviations(*(row_deviations(r) for r in members)) if d.kind != "protocol"]
+        outline = outline_deviations(method, limit=48)
+        labels.append(f"{pipeline.label} †\n{outline}" if outline else pipeline.label)
+    return labels
 
 
 def bar_chart(rows: Sequence[TableRow], config: BenchConfig, rule: str, path: Path, metric: str = "dice") -> bool:
@@ -49,6 +62,7 @@ def bar_chart(rows: Sequence[TableRow], config: BenchConfig, rule: str, path: Pa
             errors[i, j] = 100 * (row.get("std") or 0.0)
     if np.isnan(values).all():
         return False
+    shown = bar_labels(rows, config, rule)
     figure = Figure(figsize=(max(4.0, 1.1 * len(labels) * len(datasets) + 1.5), 3.6))
     axes = figure.add_subplot()
     width = 0.8 / len(datasets)
@@ -57,10 +71,10 @@ def bar_chart(rows: Sequence[TableRow], config: BenchConfig, rule: str, path: Pa
         axes.bar(positions + i * width, np.nan_to_num(values[i]), width, yerr=errors[i], capsize=3, label=dataset)
         for j in np.flatnonzero(np.isnan(values[i])):
             axes.text(positions[j] + i * width, 1, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
-    axes.set_xticks(positions + width * (len(datasets) - 1) / 2, labels, rotation=20, ha="right", fontsize=8)
+    axes.set_xticks(positions + width * (len(datasets) - 1) / 2, shown, rotation=25, ha="right", fontsize=7)
     axes.set_ylabel(f"{metric} (%)")
     axes.set_ylim(0, 100)
-    oracle = " — upper bound (test-set threshold)" if rule.startswith("test") else ""
+    oracle = " — oracle: threshold chosen on test labels, a ceiling" if is_oracle(rule) else ""
     axes.set_title(f"{config.name}: {config.headline_protocol}, {rule}{oracle}; mean ± std over seeds", fontsize=9)
     if len(datasets) > 1:
         axes.legend(fontsize=7)
@@ -121,7 +135,9 @@ def overlay_grid(
             volume = np.asarray(nib.load(Path(record["run_dir"]) / "maps" / f"{case_id}.nii.gz").dataobj)
             rule, threshold = _threshold(record["summary"], config.headline_protocol)
             prediction = radiological_view(volume[:, :, k], affine)
-            panels.append((f"{record['pipeline']}\n({rule} {threshold:.2g})", prediction, prediction >= threshold))
+            dagger = " †" if record.get("deviations") else ""
+            title = f"{record['pipeline']}{dagger}\n({rule} {threshold:.2g})"
+            panels.append((title, prediction, prediction >= threshold))
         for col, (title, picture, contour) in enumerate(panels):
             axes = figure.add_subplot(len(chosen), columns, row * columns + col + 1)
             axes.imshow(picture, cmap="gray" if col < 2 else "inferno", vmin=None if col < 2 else 0.0)
@@ -135,6 +151,8 @@ def overlay_grid(
                 axes.set_title(title, fontsize=7)
             if col == 0:
                 axes.set_ylabel(f"{case_id} k={k}", fontsize=7)
-    figure.suptitle(f"{dataset.name}, test patients, seed {seed}", fontsize=9)
+    departing = sum(1 for record in finished if record.get("deviations"))
+    caption = f"; † = not the published method ({departing} of {len(finished)}; reasons in summary.md)"
+    figure.suptitle(f"{dataset.name}, test patients, seed {seed}" + (caption if departing else ""), fontsize=9)
     _save(figure, path)
     return True

@@ -1,36 +1,75 @@
-"""The paper-style comparison table as Markdown, LaTeX and CSV."""
+"""The paper-style comparison tables as Markdown, LaTeX, CSV and JSON.
+
+Every row carries its own deviations from the published method: a ``†`` on the label and the
+reasons in a column (Markdown), a footnote per row (LaTeX), a ``deviations`` column (CSV,
+JSON). The paper's number is printed plainly only beside a comparable row; beside any other
+it is kept for context in parentheses and marked ``n.c.`` (not comparable). Rules that
+choose their threshold on test labels are called ``oracle`` in every header.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from wsad_core._atomic import atomic_write_text
-from wsad_core.bench.aggregate import TableRow
+from wsad_core.bench.aggregate import TableRow, row_deviations
 from wsad_core.bench.config import BenchConfig
-from wsad_core.bench.paper import PAPER
+from wsad_core.bench.paper import PAPER, PAPER_PROTOCOL
+from wsad_core.deviations import describe_deviations, merge_deviations
+from wsad_core.metrics.thresholds import is_oracle
 
-__all__ = ["render_latex", "render_markdown", "table_rules", "write_reports"]
+__all__ = [
+    "render_csv",
+    "render_json",
+    "render_latex",
+    "render_markdown",
+    "render_overview",
+    "table_rules",
+    "write_reports",
+]
 
 _METRICS = ("dice", "auprc")
 _COLUMNS = (
     "dataset",
     "pipeline",
+    "target",
     "status",
     "protocol",
     "threshold_rule",
+    "oracle",
     "metric",
     "mean",
     "std",
     "n_seeds",
     "seeds",
     "threshold",
+    "frame",
+    "postproc",
+    "selection",
+    "modality",
+    "n_val_patients",
+    "n_val_units",
+    "paper_row",
     "paper_dataset",
     "paper_value",
+    "comparable",
+    "n_deviations",
+    "deviations_text",
     "reason",
     "notes",
+)
+_NOT_COMPARABLE = "n.c."
+LEGEND = (
+    f"† marks a row that departs from the published method; the reasons are on the row. Paper numbers ({PAPER}) "
+    f"are printed plainly only beside a row without any deviation, evaluated as the paper was (protocol "
+    f"{PAPER_PROTOCOL.protocol}, threshold {PAPER_PROTOCOL.threshold_rule}, frame {PAPER_PROTOCOL.frame}); "
+    f"elsewhere they are kept for context in parentheses, marked {_NOT_COMPARABLE} (not comparable). "
+    "oracle: threshold chosen on the test labels — a ceiling, not a result."
 )
 
 
@@ -40,69 +79,173 @@ def _pct(mean: float | None, std: float | None) -> str:
     return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")
 
 
+def _rule_title(rule: str) -> str:
+    return f"{rule} (oracle: chosen on test labels)" if is_oracle(rule) else rule
+
+
 def table_rules(rows: Sequence[TableRow], protocol: str) -> list[str]:
-    """Threshold rules that have numbers for ``protocol``: honest ones first, test-set oracles last."""
+    """Threshold rules that have numbers for ``protocol``: honest ones first, oracles last."""
     rules = list(
-        dict.fromkeys(r["threshold_rule"] for r in rows if r["protocol"] == protocol and r.get("mean") is not None)
+        dict.fromkeys(
+            r["threshold_rule"]
+            for r in rows
+            if r["protocol"] == protocol and r.get("mean") is not None and r.get("target", "test") == "test"
+        )
     )
-    return sorted(rules, key=lambda rule: rule.startswith("test"))
+    return sorted(rules, key=is_oracle)
 
 
-def _cells(rows: Sequence[TableRow], config: BenchConfig, pipeline: str, rule: str) -> tuple[list[str], str]:
-    """The row's value cells (datasets × metrics, then paper columns) and its remark."""
-    cells, paper, remarks = [], [], []
-    for dataset in config.datasets:
-        mine = [r for r in rows if r["dataset"] == dataset.name and r["pipeline"] == pipeline]
-        for metric in _METRICS:
-            hit = next(
-                (
-                    r
-                    for r in mine
-                    if r["protocol"] == config.headline_protocol
-                    and r["threshold_rule"] == rule
-                    and r["metric"] == metric
-                ),
-                None,
+def _find(rows: Sequence[TableRow], **match: Any) -> TableRow | None:
+    return next((r for r in rows if all(r.get(k) == v for k, v in match.items())), None)
+
+
+def _cell_rows(rows: Sequence[TableRow], config: BenchConfig, dataset: str, pipeline: str, rule: str) -> list[TableRow]:
+    """The rows behind one table cell group: the pipeline's headline-protocol test rows under ``rule``."""
+    mine = [
+        r for r in rows if r["dataset"] == dataset and r["pipeline"] == pipeline and r.get("target", "test") == "test"
+    ]
+    found = [r for r in mine if r["protocol"] == config.headline_protocol and r["threshold_rule"] == rule]
+    return found or [r for r in mine if r.get("mean") is None]  # unavailable, failed or reference-only rows
+
+
+def _paper_cell(row: TableRow | None) -> str:
+    if row is None or row.get("paper_value") is None:
+        return "—"
+    value = f"{100 * row['paper_value']:.2f}"
+    if row.get("status") == "reference only":
+        return value  # the paper's own row: nothing of ours beside it
+    return value if row.get("comparable") else f"({value}) {_NOT_COMPARABLE}"
+
+
+def _deviation_text(members: Sequence[TableRow]) -> str:
+    merged = merge_deviations(*(row_deviations(r) for r in members))
+    return describe_deviations(merged, with_source=True)
+
+
+def _facts(members: Sequence[TableRow]) -> str:
+    first = next((r for r in members if r.get("mean") is not None), None)
+    if first is None:
+        return ""
+    facts = []
+    if first.get("reference_baseline"):
+        facts.append("reference baseline (no published method)")
+    for key in ("selection", "frame", "postproc", "modality"):
+        if first.get(key) not in (None, ""):
+            facts.append(f"{key} {first[key]}")
+    if first.get("n_val_patients") is not None:
+        facts.append(f"validation {first['n_val_patients']} patient(s)")
+    return "; ".join(facts)
+
+
+def _status(members: Sequence[TableRow]) -> str:
+    status = next((r["status"] for r in members), "not run")
+    if status in ("finished", "reference only"):
+        return status
+    reason = next((r.get("reason") for r in members if r.get("reason")), "")
+    return f"{status}: {reason}" if reason else status
+
+
+def _md(text: object) -> str:
+    return " ".join(str(text).split()).replace("|", "/")
+
+
+def _rule_table(rows: Sequence[TableRow], config: BenchConfig, rule: str) -> list[str]:
+    papers = [d for d in config.datasets if d.paper_dataset]
+    head = ["method"] + [f"{d.name} {m}" for d in config.datasets for m in ("Dice", "AUPRC")]
+    head += [f"paper {d.paper_dataset} {m}" for d in papers for m in ("Dice", "AUPRC")]
+    head += ["what the row is", "departs from the published method (this row)", "status"]
+    lines = [
+        f"## `{config.headline_protocol}`, threshold rule `{_rule_title(rule)}`",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + " --- |" * len(head),
+    ]
+    for pipeline in config.pipelines:
+        cells, paper, deviations, facts, statuses = [], [], [], [], []
+        for dataset in config.datasets:
+            members = _cell_rows(rows, config, dataset.name, pipeline.label, rule)
+            for metric in _METRICS:
+                hit = _find(members, metric=metric)
+                cells.append(_pct(hit["mean"], hit.get("std")) if hit and hit.get("mean") is not None else "—")
+                if dataset.paper_dataset:
+                    paper.append(_paper_cell(hit))
+            prefix = f"{dataset.name}: " if len(config.datasets) > 1 else ""
+            text = _deviation_text(members)
+            if text:
+                deviations.append(prefix + text)
+            if _facts(members):
+                facts.append(prefix + _facts(members))
+            statuses.append(prefix + _status(members))
+        label = pipeline.label + (" †" if deviations else "")
+        lines.append(
+            "| "
+            + " | ".join(
+                _md(c) for c in [label, *cells, *paper, "; ".join(facts) or "—", "; ".join(deviations) or "none"]
             )
-            cells.append(_pct(hit["mean"], hit.get("std")) if hit else "—")
-            reference = next((r for r in mine if r["metric"] == metric and r.get("paper_value") is not None), None)
+            + f" | {_md('; '.join(statuses))} |"
+        )
+    lines.append("")
+    return lines
+
+
+def render_overview(rows: Sequence[TableRow], config: BenchConfig) -> str:
+    """One wide table per dataset: Dice under every rule, AUPRC, AUROC, training pseudo-mask Dice, paper, deviations.
+
+    This is the table of ``docs/results.md``, rendered by ``wsad report DIR --format overview``.
+    """
+    protocol = config.headline_protocol
+    rules = table_rules(rows, protocol)
+    lines = []
+    for dataset in config.datasets:
+        head = ["method", *(f"Dice {_rule_title(r)}" for r in rules), "AUPRC", "AUROC", "training pseudo-mask Dice"]
+        if dataset.paper_dataset:
+            head += [f"paper {dataset.paper_dataset} Dice", f"paper {dataset.paper_dataset} AUPRC"]
+        head += ["departs from the published method (this row)", "status"]
+        title = f"### {dataset.name}: `{protocol}` protocol, %" if len(config.datasets) > 1 else ""
+        lines += ([title, ""] if title else []) + ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+        for pipeline in config.pipelines:
+            mine = [r for r in rows if r["dataset"] == dataset.name and r["pipeline"] == pipeline.label]
+            test = [r for r in mine if r.get("target", "test") == "test" and r["protocol"] == protocol]
+            cells = []
+            for rule in rules:
+                hit = _find(test, threshold_rule=rule, metric="dice")
+                cells.append(_pct(hit["mean"], hit.get("std")) if hit else "—")
+            honest = next((r for r in rules if not is_oracle(r)), rules[0] if rules else "")
+            for metric in ("auprc", "auroc"):
+                hit = _find(test, threshold_rule=honest, metric=metric)
+                cells.append(_pct(hit["mean"], hit.get("std")) if hit else "—")
+            pseudo = _find(mine, target="pseudo-masks/train", protocol=protocol, metric="dice")
+            cells.append(_pct(pseudo["mean"], pseudo.get("std")) if pseudo else "—")
+            fixed = [r for r in test if r["threshold_rule"] == PAPER_PROTOCOL.threshold_rule] or test
+            unavailable = [r for r in mine if r.get("mean") is None]
+            members = fixed or unavailable
             if dataset.paper_dataset:
-                paper.append(f"{100 * reference['paper_value']:.2f}" if reference else "—")
-        status = next((r["status"] for r in mine), "not run")
-        if status != "finished":
-            reason = next((r.get("reason") for r in mine if r.get("reason")), "") or status
-            remarks.append(f"{dataset.name}: {reason}")
-    return cells + paper, "; ".join(remarks)
+                cells += [_paper_cell(_find(members, metric="dice")), _paper_cell(_find(members, metric="auprc"))]
+            # The method's own deviations (not the protocol's, which depend on the rule column).
+            method = [d for d in merge_deviations(*(row_deviations(r) for r in members)) if d.kind != "protocol"]
+            label = pipeline.label + (" †" if method else "")
+            text = describe_deviations(method, with_source=True) or "none"
+            lines.append("| " + " | ".join(_md(c) for c in [label, *cells, text, _status(members)]) + " |")
+        lines.append("")
+    lines.append(
+        f"Per-slice Dice under each threshold rule; AUPRC and AUROC are threshold-free. {LEGEND} The paper columns "
+        "sit beside the fixed:0.5 Dice, the paper's rule; in the other Dice columns the threshold rule is a further "
+        "departure."
+    )
+    return "\n".join(lines) + "\n"
 
 
 def render_markdown(rows: Sequence[TableRow], config: BenchConfig, header: Mapping[str, str]) -> str:
-    """``summary.md``: the benchmark's facts, then one table per threshold rule."""
+    """``summary.md``: the benchmark's facts, the overview, then one table per threshold rule."""
     lines = [f"# wsad benchmark: {config.name}", ""]
     lines += [f"- **{key}**: {value}" for key, value in header.items()]
-    lines.append("")
-    papers = [d for d in config.datasets if d.paper_dataset]
-    head = ["method"] + [f"{d.name} {m}" for d in config.datasets for m in ("Dice", "AUPRC")]
-    head += [f"paper {d.paper_dataset} {m}" for d in papers for m in ("Dice", "AUPRC")] + ["remarks"]
+    lines += ["", "## Overview", "", render_overview(rows, config)]
     for rule in table_rules(rows, config.headline_protocol) or [""]:
-        oracle = " — UPPER BOUND: threshold chosen on test labels" if rule.startswith("test") else ""
-        lines += [
-            f"## `{config.headline_protocol}`, threshold rule `{rule}`{oracle}",
-            "",
-            "| " + " | ".join(head) + " |",
-            "|" + " --- |" * len(head),
-        ]
-        for pipeline in config.pipelines:
-            cells, remark = _cells(rows, config, pipeline.label, rule)
-            lines.append("| " + " | ".join([pipeline.label, *cells, remark.replace("|", "/")]) + " |")
-        lines.append("")
-    lines += [
-        "Values: mean ± std over seeds (std omitted for one seed) of the per-job means, in %. "
-        f"Paper columns: {PAPER}; references only — other data, modality and frame unless stated, never asserted.",
-        "",
-    ]
+        lines += _rule_table(rows, config, rule)
+    lines += ["Values: mean ± std over seeds (std omitted for one seed) of the per-job means, in %. " + LEGEND, ""]
     notes = sorted({(r["pipeline"], r["notes"]) for r in rows if r.get("notes")})
     if notes:
-        lines += ["## Notes reported by the methods", ""] + [f"- **{p}**: {n}" for p, n in notes] + [""]
+        lines += ["## Other facts reported by the methods", ""] + [f"- **{p}**: {n}" for p, n in notes] + [""]
     return "\n".join(lines)
 
 
@@ -113,39 +256,74 @@ def _tex(text: str) -> str:
         ("%", r"\%"),
         ("_", r"\_"),
         ("#", r"\#"),
+        ("$", r"\$"),
+        ("{", r"\{"),
+        ("}", r"\}"),
+        ("~", r"\textasciitilde{}"),
+        ("^", r"\textasciicircum{}"),
         ("±", r"$\pm$"),
+        ("²", r"$^2$"),
+        ("†", r"$\dagger$"),
         ("—", "--"),
+        ("→", r"$\rightarrow$"),
+        ("·", r"$\cdot$"),
+        ("…", r"\ldots{}"),
     ):
         text = text.replace(raw, escaped)
     return text
 
 
 def render_latex(rows: Sequence[TableRow], config: BenchConfig) -> str:
-    """A booktabs table per threshold rule (Dice / AUPRC per dataset)."""
+    """A booktabs table per threshold rule (Dice / AUPRC per dataset, then the paper's), a footnote per row."""
     parts = []
+    papers = [d for d in config.datasets if d.paper_dataset]
     for rule in table_rules(rows, config.headline_protocol):
-        n = 2 * len(config.datasets)
+        n = 2 * (len(config.datasets) + len(papers))
         lines = [
             r"\begin{table}[t]",
             r"\centering",
             r"\begin{tabular}{l" + "c" * n + "}",
             r"\toprule",
-            "Method & " + " & ".join(rf"\multicolumn{{2}}{{c}}{{{_tex(d.name)}}}" for d in config.datasets) + r" \\",
-            " & " + " & ".join(["Dice & AUPRC"] * len(config.datasets)) + r" \\",
+            "Method & "
+            + " & ".join(rf"\multicolumn{{2}}{{c}}{{{_tex(d.name)}}}" for d in config.datasets)
+            + "".join(rf" & \multicolumn{{2}}{{c}}{{paper {_tex(str(d.paper_dataset))}}}" for d in papers)
+            + r" \\",
+            " & " + " & ".join(["Dice & AUPRC"] * (len(config.datasets) + len(papers))) + r" \\",
             r"\midrule",
         ]
+        footnotes = []
         for pipeline in config.pipelines:
-            cells, _ = _cells(rows, config, pipeline.label, rule)
-            lines.append(" & ".join(_tex(c) for c in [pipeline.label, *cells[:n]]) + r" \\")
-        caption = f"{config.headline_protocol}, threshold rule {rule}; mean ± std over seeds (%)."
-        if rule.startswith("test"):
-            caption += " Upper bound: threshold chosen on test labels."
-        lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{_tex(caption)}}}", r"\end{table}", ""]
+            cells, paper, reasons = [], [], []
+            for dataset in config.datasets:
+                members = _cell_rows(rows, config, dataset.name, pipeline.label, rule)
+                for metric in _METRICS:
+                    hit = _find(members, metric=metric)
+                    cells.append(_pct(hit["mean"], hit.get("std")) if hit and hit.get("mean") is not None else "—")
+                    if dataset.paper_dataset:
+                        paper.append(_paper_cell(hit))
+                text = _deviation_text(members)
+                if text:
+                    reasons.append((f"{dataset.name}: " if len(config.datasets) > 1 else "") + text)
+            label = _tex(pipeline.label)
+            if reasons:
+                footnotes.append(
+                    f"$^{{\\dagger{len(footnotes) + 1}}}$ {_tex(pipeline.label)}: {_tex('; '.join(reasons))}"
+                )
+                label += f"$^{{\\dagger{len(footnotes)}}}$"
+            lines.append(" & ".join([label, *(_tex(c) for c in [*cells, *paper])]) + r" \\")
+        caption = (
+            f"{config.headline_protocol}, threshold rule {_rule_title(rule)}; mean ± std over seeds (%). " + LEGEND
+        )
+        lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{_tex(caption)}}}"]
+        if footnotes:
+            lines += [r"\par\footnotesize", *(f"{note}\\\\" for note in footnotes)]
+        lines += [r"\end{table}", ""]
         parts.append("\n".join(lines))
     return "\n".join(parts)
 
 
-def _csv(rows: Sequence[TableRow]) -> str:
+def render_csv(rows: Sequence[TableRow]) -> str:
+    """Every row (all targets, protocols, rules and metrics) with its labels and deviations as text."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -153,8 +331,15 @@ def _csv(rows: Sequence[TableRow]) -> str:
     return buffer.getvalue()
 
 
-def write_reports(directory: Any, rows: Sequence[TableRow], config: BenchConfig, header: Mapping[str, str]) -> None:
-    """``summary.csv``, ``summary.md`` and ``summary.tex`` in ``directory``."""
-    atomic_write_text(directory / "summary.csv", _csv(rows))
+def render_json(rows: Sequence[TableRow], config: BenchConfig, header: Mapping[str, str]) -> str:
+    """``summary.json``: the header, the configuration and every row with its deviations as records."""
+    document = {"name": config.name, "header": dict(header), "config": config.model_dump(mode="json"), "rows": rows}
+    return json.dumps(document, indent=1, default=str) + "\n"
+
+
+def write_reports(directory: Path, rows: Sequence[TableRow], config: BenchConfig, header: Mapping[str, str]) -> None:
+    """``summary.csv``, ``summary.json``, ``summary.md`` and ``summary.tex`` in ``directory``."""
+    atomic_write_text(directory / "summary.csv", render_csv(rows))
+    atomic_write_text(directory / "summary.json", render_json(rows, config, header))
     atomic_write_text(directory / "summary.md", render_markdown(rows, config, header))
     atomic_write_text(directory / "summary.tex", render_latex(rows, config))

@@ -40,7 +40,7 @@ from wsad_core.results import RunDirectory, capture_environment, read_case_rows
 if TYPE_CHECKING:
     from wsad_core.plugins import PluginHost
 
-__all__ = ["BenchOutcome", "run_bench"]
+__all__ = ["BenchOutcome", "bench_header", "load_bench_records", "run_bench"]
 
 log = logging.getLogger("wsad.bench")
 
@@ -153,8 +153,9 @@ def run_bench(config: BenchConfig, host: PluginHost, *, out_dir: Path, resume: b
     ordered = [records[job.job_id] for job in jobs if job.job_id in records]
     rows = aggregate(ordered, config)
     _write_cases(directory, ordered, _versions(environment))
-    header = _header(config, ordered, time.perf_counter() - started)
+    header = bench_header(config, ordered)
     write_reports(directory, rows, config, header)
+    log.info("benchmark %s: this invocation took %.0f s", config.name, time.perf_counter() - started)
     plots = directory / "plots"
     for rule in table_rules(rows, config.headline_protocol):
         bar_chart(rows, config, rule, plots / f"{config.headline_protocol}_{rule.replace(':', '-')}_dice.png")
@@ -172,14 +173,23 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _header(config: BenchConfig, records: list[JobRecord], seconds: float) -> dict[str, str]:
+def bench_header(config: BenchConfig, records: list[JobRecord]) -> dict[str, str]:
+    """The facts above the tables.
+
+    Built from the configuration and the job records only, so that a report rebuilt from the
+    committed files gives the same text.
+    """
     counts: dict[str, int] = {}
     for record in records:
         counts[record["status"]] = counts.get(record["status"], 0) + 1
     datasets = "; ".join(
         f"{d.name} = {d.source} ({', '.join(d.modalities)}; slices {d.preprocess.skip_first}..D-"
-        f"{d.preprocess.skip_last} at {d.preprocess.size}²; split seed {d.split.seed}, test fraction "
-        f"{d.split.test_fraction}" + (f", first {d.max_cases} cases" if d.max_cases else "") + ")"
+        f"{d.preprocess.skip_last} at {d.preprocess.size}², {d.preprocess.normalisation} normalisation; split seed "
+        f"{d.split.seed}, test fraction {d.split.test_fraction}, at least {d.split.min_validation_patients} "
+        f"validation patients where 3 training patients remain"
+        + (f", first {d.max_cases} cases" if d.max_cases else "")
+        + (", the paper's data" if d.same_as_paper else "")
+        + ")"
         for d in config.datasets
     )
     job_seconds = sum(r.get("seconds") or 0.0 for r in records)
@@ -187,8 +197,51 @@ def _header(config: BenchConfig, records: list[JobRecord], seconds: float) -> di
         "datasets": datasets,
         "seeds": ", ".join(str(s) for s in config.seeds),
         "protocol": f"{config.headline_protocol} (all protocols in summary.csv and each job's summary.md)",
-        "threshold rules": ", ".join(config.evaluation.threshold_rules),
+        "threshold rules": ", ".join(_rule_names(config.evaluation.threshold_rules))
+        + " — val-best and oracle maximise each protocol's own Dice statistic; oracle uses the test labels",
         "jobs": ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
-        "wall time": f"{seconds:.0f} s for this invocation; {job_seconds:.0f} s of job time",
+        "job time": f"{job_seconds:.0f} s in jobs.json (runs reused on --resume count 0)",
         "executor": config.executor.kind,
     }
+
+
+def _rule_names(rules: tuple[str, ...]) -> list[str]:
+    from wsad_core.metrics.thresholds import parse_threshold_rule
+
+    return [parse_threshold_rule(rule).text for rule in rules]
+
+
+def load_bench_records(directory: Path) -> tuple[BenchConfig, list[JobRecord]]:
+    """The configuration and job records of a benchmark directory, read from its files alone.
+
+    Uses ``bench.yaml``, ``jobs.json`` and, for each finished job, ``jobs/<job_id>/summary.json``
+    and ``env.json`` (paths relative to ``directory``, so a copied or committed directory works).
+
+    Raises:
+        DataError: a file is missing or unreadable.
+    """
+    from wsad_core.bench.execute import run_facts
+    from wsad_core.errors import DataError
+
+    try:
+        config = BenchConfig.model_validate(yaml.safe_load((directory / "bench.yaml").read_text(encoding="utf-8")))
+        slim = json.loads((directory / "jobs.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DataError(
+            f"{directory} is not a benchmark directory: {error}", hint="give the --out folder of a wsad bench run"
+        ) from None
+    records = []
+    for job in plan_jobs(config, directory):
+        record = dict(slim.get(job.job_id) or {})
+        if not record:
+            continue
+        run_dir = directory / "jobs" / job.job_id
+        record["run_dir"] = str(run_dir)
+        if record.get("status") == "finished":
+            try:
+                record["summary"] = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))["rows"]
+            except (OSError, ValueError, KeyError) as error:
+                raise DataError(f"cannot read the summary of job {job.job_id}: {error}") from None
+            record.update(run_facts(run_dir))
+        records.append(record)
+    return config, records

@@ -18,49 +18,61 @@ __all__ = ["bench"]
 
 
 def _print_table(outcome: Any, console: Console) -> None:
+    from wsad_core.bench.aggregate import row_deviations
     from wsad_core.bench.report import table_rules
+    from wsad_core.deviations import describe_deviations, merge_deviations
+    from wsad_core.metrics.thresholds import is_oracle
 
-    config_rows = outcome.rows
-    protocol = next((r["protocol"] for r in config_rows if r.get("protocol")), "")
-    rules = table_rules(config_rows, protocol)
-    rule = "val-best" if "val-best" in rules else (rules[0] if rules else "")
-    table = Table(
-        title=f"{protocol}, {rule}: Dice / AUPRC (%), mean over seeds", title_justify="left", box=box.SIMPLE_HEAD
+    rows = [r for r in outcome.rows if r.get("target", "test") == "test"]
+    protocol = next((r["protocol"] for r in rows if r.get("protocol")), "")
+    rules = table_rules(rows, protocol)
+    rule = (
+        "val-best" if "val-best" in rules else next((r for r in rules if not is_oracle(r)), rules[0] if rules else "")
     )
-    for column in ("dataset", "method", "Dice", "AUPRC", "paper Dice", "status"):
-        table.add_column(column, no_wrap=column != "status")
+    title = f"{protocol}, {rule}{' (oracle)' if is_oracle(rule) else ''}: Dice / AUPRC (%), mean over seeds"
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("dataset", "method", "Dice", "AUPRC", "paper Dice", "departs from the published method", "status"):
+        table.add_column(column, no_wrap=column in ("dataset", "Dice", "AUPRC", "paper Dice"), overflow="fold")
     seen = set()
-    for row in config_rows:
+    for row in rows:
         key = (row["dataset"], row["pipeline"])
         if key in seen:
             continue
         seen.add(key)
-        mine = [r for r in config_rows if (r["dataset"], r["pipeline"]) == key]
+        mine = [r for r in rows if (r["dataset"], r["pipeline"]) == key and r.get("threshold_rule") in (rule, "")]
 
-        def value(metric: str, rows: list[dict[str, Any]] = mine) -> str:
-            hit = next(
-                (
-                    r
-                    for r in rows
-                    if r.get("threshold_rule") == rule
-                    and r.get("metric") == metric
-                    and r.get("protocol") == protocol
-                    and r.get("mean") is not None
-                ),
-                None,
-            )
+        def value(metric: str, members: list[dict[str, Any]] = mine) -> str:
+            hit = next((r for r in members if r.get("metric") == metric and r.get("mean") is not None), None)
             return f"{100 * hit['mean']:.1f}" if hit else "—"
 
-        paper = next((r["paper_value"] for r in mine if r.get("metric") == "dice" and r.get("paper_value")), None)
-        status = row["status"] if row["status"] == "finished" else f"{row['status']}: {row.get('reason', '')}"
+        fixed = [
+            r for r in rows if (r["dataset"], r["pipeline"]) == key and r.get("threshold_rule") in ("fixed:0.5", "")
+        ]
+        paper_row = next((r for r in fixed or mine if r.get("metric") == "dice" and r.get("paper_value")), None)
+        paper = ""
+        if paper_row is not None:
+            paper = f"{100 * paper_row['paper_value']:.1f}"
+            paper = paper if paper_row.get("comparable") else f"({paper}) n.c."
+        method = [d for d in merge_deviations(*(row_deviations(r) for r in mine)) if d.kind != "protocol"]
+        status = (
+            row["status"]
+            if row["status"] in ("finished", "reference only")
+            else f"{row['status']}: {row.get('reason', '')}"
+        )
         table.add_row(
             row["dataset"],
-            row["pipeline"],
+            row["pipeline"] + (" †" if method else ""),
             value("dice"),
             value("auprc"),
-            f"{100 * paper:.1f}" if paper else "",
-            status[:80],
+            paper,
+            describe_deviations(method) or "none",
+            status[:160],
         )
+    table.caption = "† not the published method (reasons on the row; sources in summary.md). n.c.: the paper's number "
+    table.caption += (
+        "is not comparable with this row. Paper numbers are per-slice Dice at fixed 0.5 in the crop256 frame."
+    )
+    table.caption_justify = "left"
     console.print(table)
 
 
