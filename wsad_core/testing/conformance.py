@@ -12,8 +12,11 @@ Subclass :class:`PluginConformance` in a test module of the plugin package::
 
 pytest then collects the checks below: registration through the ``wsad`` entry-point
 group, a well-formed spec, option validation, the role's shape/dtype/range contract on
-a tiny synthetic batch on CPU, determinism under a seed, and presence in
-``wsad plugins --json``.
+a tiny synthetic batch on CPU, determinism under a seed, test slices reaching the plugin
+with labels hidden (and outputs that do not change when they are shown), and presence in
+``wsad plugins --json``. A second level is opt-in: with ``learning_floor = 0.7`` the
+plugin must, after its own short training on the synthetic lesion set, rank lesion pixels
+above healthy ones with a pixel AUROC above 0.7 (a constant map scores 0.5 and fails).
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from wsad_core.errors import ConfigError
 from wsad_core.plugins import PluginHost
 from wsad_core.roles import EvaluationRequest
 from wsad_core.specs import PluginSpec, Role
+from wsad_core.testing._checks import LabelSpy, check_learns, crude_masks, maps_of, revealed
 from wsad_core.testing.synthetic import ToyBatch, toy_batch
-from wsad_core.types import MaskSet, MetricRow, ScoreMaps
+from wsad_core.types import Label, MaskSet, MetricRow, ScoreMaps, SliceSet
 
 __all__ = ["PluginConformance", "run_role"]
 
@@ -40,27 +44,37 @@ def _context(work_dir: Path, seed: int) -> BuildContext:
     return BuildContext(device="cpu", seed=seed, work_dir=work_dir)
 
 
+def _fit(host: PluginHost, role: Role, name: str, obj: Any, batch: ToyBatch) -> None:
+    if role == "generator":
+        obj.fit(batch.train)
+    elif role == "segmenter":
+        spec = host.get("segmenter", name)
+        obj.fit(batch.train, batch.pseudo_masks() if spec.needs_pseudo_masks else None)  # type: ignore[attr-defined]
+
+
+def _apply(host: PluginHost, role: Role, name: str, obj: Any, batch: ToyBatch, slices: SliceSet) -> Any:
+    """The role's test-time output for ``slices`` (the test slices, labels hidden or not)."""
+    if role == "generator":
+        return obj.generate(slices)
+    if role == "refiner":
+        return obj.refine(slices, crude_masks(batch))
+    if host.get("segmenter", name).prompted_by_pseudo_masks:  # type: ignore[attr-defined]
+        return obj.predict(slices, pseudo_masks=crude_masks(batch))
+    return obj.predict(slices)
+
+
 def run_role(
     host: PluginHost, role: Role, name: str, options: dict[str, Any], batch: ToyBatch, work_dir: Path, seed: int = 0
 ) -> Any:
     """Build the plugin and run its role once on ``batch``; returns its output."""
     obj = host.create(role, name, options, _context(work_dir, seed))
-    if role == "generator":
-        obj.fit(batch.train)
-        return obj.generate(batch.test)
-    if role == "refiner":
-        rough = np.zeros_like(batch.test_truth)
-        rough[:, 8:-8, 8:-8] = batch.test_truth[:, 8:-8, 8:-8]  # a crude mask to refine
-        return obj.refine(batch.test, MaskSet(rough.astype(np.float32), rough, "toy"))
-    if role == "segmenter":
-        spec = host.get("segmenter", name)
-        pseudo = batch.pseudo_masks() if spec.needs_pseudo_masks else None  # type: ignore[attr-defined]
-        obj.fit(batch.train, pseudo)
-        return obj.predict(batch.test)
     if role == "evaluator":
         scores = np.clip(batch.test_truth.astype(np.float32) * 0.8 + 0.1, 0.0, 1.0)
         return obj.evaluate(EvaluationRequest(scores, batch.reference, 0.5, "fixed:0.5"))
-    raise ValueError(f"no conformance run for role {role!r}")
+    if role not in ("generator", "refiner", "segmenter"):
+        raise ValueError(f"no conformance run for role {role!r}")
+    _fit(host, role, name, obj, batch)
+    return _apply(host, role, name, obj, batch, batch.test)
 
 
 def _output_arrays(output: Any) -> list[np.ndarray]:
@@ -83,6 +97,14 @@ class PluginConformance:
     #: synthetic batch size (height = width) and channel count.
     image_size: ClassVar[int] = 64
     channels: ClassVar[int] = 1
+    #: Opt-in second level: after its own short training on the synthetic lesion set, the plugin's
+    #: test maps must rank lesion pixels above healthy brain pixels with a pixel AUROC above this
+    #: floor (chance is 0.5; a constant map fails). ``None``: not checked.
+    learning_floor: ClassVar[float | None] = None
+    #: options for the learning check (default: ``options``), e.g. a few more epochs.
+    learning_options: ClassVar[dict[str, Any] | None] = None
+    #: training and test slices of the synthetic lesion set (half of the training slices are anomalous).
+    learning_slices: ClassVar[tuple[int, int]] = (32, 16)
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -182,6 +204,61 @@ class PluginConformance:
         again = run_role(host, self.role, self.plugin_name, self.options, batch, tmp_path_factory.mktemp("run2"))
         for first, second in zip(_output_arrays(first_run), _output_arrays(again), strict=True):
             np.testing.assert_array_equal(first, second)
+
+    def test_test_slices_reach_the_plugin_with_labels_hidden(
+        self, host: PluginHost, batch: ToyBatch, tmp_path_factory: pytest.TempPathFactory
+    ) -> None:
+        """At test time the plugin sees only hidden labels (the pipeline does the same, tests/pipeline)."""
+        if self.role == "evaluator":
+            pytest.skip("evaluators see ground truth by design")
+        spy = LabelSpy(
+            host.create(self.role, self.plugin_name, self.options, _context(tmp_path_factory.mktemp("spy"), 0))
+        )
+        _fit(host, self.role, self.plugin_name, spy, batch)
+        _apply(host, self.role, self.plugin_name, spy, batch, batch.test)
+        at_test = [(method, labels) for method, labels in spy.seen if method in ("generate", "refine", "predict")]
+        assert at_test, "the plugin was never asked for test-time output"
+        for method, labels in at_test:
+            assert (labels == Label.UNKNOWN).all(), f"{method} received slices whose labels are not hidden"
+
+    def test_outputs_do_not_depend_on_test_labels(
+        self, host: PluginHost, spec: PluginSpec, batch: ToyBatch, tmp_path_factory: pytest.TempPathFactory
+    ) -> None:
+        """A trained segmenter (or a refiner) gives the same maps whether or not the slices' labels are shown.
+
+        Test slices always arrive with labels hidden; a segmenter whose output changes with them was
+        developed against something it never gets (and must not read ground truth from disk either).
+        Generators are exempt: image labels are their supervision, also when they make the
+        pseudo-masks of labelled training slices.
+        """
+        if self.role == "evaluator":
+            pytest.skip("evaluators see ground truth by design")
+        if self.role == "generator":
+            pytest.skip("generators may use the image labels of the training slices they make pseudo-masks for")
+        if not spec.io.deterministic:
+            pytest.skip(f"{self.plugin_name} declares itself non-deterministic")
+        obj = host.create(self.role, self.plugin_name, self.options, _context(tmp_path_factory.mktemp("labels"), 0))
+        _fit(host, self.role, self.plugin_name, obj, batch)
+        hidden = maps_of(_apply(host, self.role, self.plugin_name, obj, batch, batch.test))
+        shown = maps_of(_apply(host, self.role, self.plugin_name, obj, batch, revealed(batch.test, batch.test_truth)))
+        np.testing.assert_array_equal(hidden, shown)
+
+    def test_learns_on_synthetic_lesions(self, host: PluginHost, tmp_path_factory: pytest.TempPathFactory) -> None:
+        """Opt-in (``learning_floor``): the maps rank lesion pixels above healthy ones better than chance."""
+        if self.learning_floor is None or self.role == "evaluator":
+            pytest.skip("the plugin declares no learning floor")
+        n_train, n_test = self.learning_slices
+        lesions = toy_batch(n_train=n_train, n_test=n_test, size=self.image_size, channels=self.channels, seed=1)
+        options = self.options if self.learning_options is None else self.learning_options
+        check_learns(
+            host,
+            self.role,
+            self.plugin_name,
+            options,
+            lesions,
+            tmp_path_factory.mktemp("learn"),
+            floor=self.learning_floor,
+        )
 
     def test_listed_by_wsad_plugins_json(self, host: PluginHost) -> None:
         """``wsad plugins --json`` lists the spec."""
