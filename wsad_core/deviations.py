@@ -104,8 +104,14 @@ class Deviation:
         """:meth:`short` with the source in front, e.g. ``"segmenter rasalore: epochs 4 (published 200)"``."""
         return f"{self.source}: {self.short()}" if self.source else self.short()
 
-    def key(self) -> tuple[str, str, str]:
-        """Identity for de-duplication: kind, what and source."""
+    def key(self) -> tuple[str, ...]:
+        """Identity for de-duplication: kind, what and source.
+
+        A modality or data departure is one fact about the run whoever reports it (a plugin and
+        the benchmark both may): its identity is what it says, not who says it.
+        """
+        if self.kind in ("modality", "data"):
+            return (self.kind, self.what, self.used, self.published)
         return (self.kind, self.what, self.source)
 
     def to_dict(self) -> dict[str, str]:
@@ -161,7 +167,7 @@ def as_deviations(value: object, *, source: str = "") -> list[Deviation]:
 
 def merge_deviations(*groups: Iterable[Deviation]) -> list[Deviation]:
     """All deviations of ``groups``, the first of each :meth:`Deviation.key`, sorted by kind (stable)."""
-    seen: dict[tuple[str, str, str], Deviation] = {}
+    seen: dict[tuple[str, ...], Deviation] = {}
     for group in groups:
         for deviation in group:
             seen.setdefault(deviation.key(), deviation)

@@ -273,7 +273,7 @@ def test_preset_options_are_valid_for_the_installed_plugins(scale):
 def test_real_data_config_uses_the_presets_cpu_options():
     # docs/results.md was made with this file; the preset's CPU scale must mean the same settings.
     from wsad_core.bench import load_bench_config
-    from wsad_core.bench.presets import _CPU_OPTIONS
+    from wsad_core.bench.presets import _stage
 
     config = load_bench_config(REPO / "benchmarks" / "configs" / "brats2018-demo-cpu.yaml")
     compared = 0
@@ -281,6 +281,25 @@ def test_real_data_config_uses_the_presets_cpu_options():
         for role in ("generator", "refiner", "segmenter"):
             stage = getattr(row, role)
             if stage is not None and stage.options:
-                assert stage.options == _CPU_OPTIONS[stage.name], row.label
+                assert stage.options == _stage(stage.name, "cpu")["options"], row.label
                 compared += 1
-    assert compared >= 5
+    assert compared >= 8
+
+
+@pytest.mark.parametrize("scale", ["cpu", "paper"])
+def test_the_preset_prompts_medsam_as_the_paper(scale):
+    # rasalore.md §4: box of all foreground pixels, 0..19 px jitter at 224 — the plugin's own definition.
+    from wsad_medsam._report import FAITHFUL_PROMPTING
+
+    from wsad_core.bench.presets import preset
+
+    config = preset("rasalore-table1", data="demo", scale=scale)
+    medsam = [
+        stage
+        for row in config.pipelines
+        for stage in (row.refiner, row.segmenter)
+        if stage is not None and stage.name.startswith("medsam")
+    ]
+    assert len(medsam) == 3
+    for stage in medsam:
+        assert {k: stage.options[k] for k in FAITHFUL_PROMPTING} == FAITHFUL_PROMPTING
