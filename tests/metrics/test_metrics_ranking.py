@@ -13,7 +13,8 @@ from wsad_core.errors import ContractError
 from wsad_core.metrics import auroc_ap_1d, ranking_metrics
 from wsad_core.metrics._rank_kernels import rank_chunk_torch
 
-TOL = {"atol": 1e-6, "rtol": 0.0}
+# The README states agreement with scikit-learn "to 1e-12": this is where it is tested.
+TOL = {"atol": 1e-12, "rtol": 0.0}
 
 
 def _sklearn(scores: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor | None = None):
@@ -145,12 +146,12 @@ def test_pooled_1d_matches_sklearn():
     scores = torch.round(scores * 1000) / 1000
     valid = torch.rand(300_000, generator=gen) < 0.8
     auroc, ap = auroc_ap_1d(scores, targets)
-    assert auroc == pytest.approx(roc_auc_score(targets.numpy(), scores.numpy()), abs=1e-6)
-    assert ap == pytest.approx(average_precision_score(targets.numpy(), scores.numpy()), abs=1e-6)
+    assert auroc == pytest.approx(roc_auc_score(targets.numpy(), scores.numpy()), abs=1e-12)
+    assert ap == pytest.approx(average_precision_score(targets.numpy(), scores.numpy()), abs=1e-12)
     auroc, ap = auroc_ap_1d(scores.reshape(300, 1000), targets.reshape(300, 1000), valid.reshape(300, 1000))
     keep = valid.numpy()
-    assert auroc == pytest.approx(roc_auc_score(targets.numpy()[keep], scores.numpy()[keep]), abs=1e-6)
-    assert ap == pytest.approx(average_precision_score(targets.numpy()[keep], scores.numpy()[keep]), abs=1e-6)
+    assert auroc == pytest.approx(roc_auc_score(targets.numpy()[keep], scores.numpy()[keep]), abs=1e-12)
+    assert ap == pytest.approx(average_precision_score(targets.numpy()[keep], scores.numpy()[keep]), abs=1e-12)
     assert math.isnan(auroc_ap_1d(scores, torch.zeros_like(targets))[0])
 
 
@@ -190,5 +191,6 @@ def test_cuda_matches_cpu():
     cpu = ranking_metrics(scores, targets, chunk_size=8)
     gpu = ranking_metrics(scores.cuda(), targets.cuda(), chunk_size=8)
     assert gpu[0].device.type == "cuda"
-    torch.testing.assert_close(gpu[0].cpu(), cpu[0], **TOL)
-    torch.testing.assert_close(gpu[1].cpu(), cpu[1], **TOL)
+    # GPU reductions may sum in another order: agreement to 1e-9, not bit-for-bit.
+    torch.testing.assert_close(gpu[0].cpu(), cpu[0], atol=1e-9, rtol=0.0)
+    torch.testing.assert_close(gpu[1].cpu(), cpu[1], atol=1e-9, rtol=0.0)
