@@ -57,8 +57,9 @@ def test_fit_predict_contract_and_provenance(context_factory, make_toy):
     root = segmenter.context.work_dir / facts["checkpoint_dir"].split("/")[-1]
     assert (root / "bridge" / "last.pt").is_file()  # a checkpoint per epoch
     assert json.loads((root / "lore.json").read_text()) == facts["lore"]
-    assert any("not the paper configuration" in note for note in segmenter.notes)
-    assert any("without MedSAM" in note for note in segmenter.notes)
+    reported = {(d.kind, d.what) for d in segmenter.deviations}
+    assert ("setting", "preset") in reported  # TINY is not the paper configuration
+    assert ("setting", "MedSAM term κ·EL(T_S)") in reported  # no refined masks: "RASALoRE without MedSAM"
     segmenter.options = segmenter.options.model_copy(update={"mask_outside_brain": True})
     masked = segmenter.predict(test.slices).scores
     assert not masked[~test.slices.brain_masks].any()
@@ -135,7 +136,7 @@ def test_refined_masks_train_the_kappa_term(context_factory, make_toy):
     with_sam = _fit(context_factory(name="sam"), toy, masks=refined)
     assert with_sam.provenance["refined_masks"] is True
     assert with_sam.provenance["pseudo_mask_source"] == "truth"
-    assert not any("without MedSAM" in note for note in with_sam.notes)
+    assert not any(d.what.startswith("MedSAM") for d in with_sam.deviations)
     without = _fit(context_factory(name="nosam"), toy, masks=refined, use_refined_masks=False)
     assert without.provenance["refined_masks"] is False
     assert with_sam.histories["bridge"].train_loss != without.histories["bridge"].train_loss
@@ -190,7 +191,8 @@ def test_multimodal_variant_trains_a_rasa_per_modality(context_factory, make_toy
     assert set(segmenter.histories) == {"bridge", "multimodal"}
     lore = segmenter.provenance["lore"]
     assert lore["flair"]["sha256"] != lore["t1"]["sha256"]
-    assert any("flair stands in for the paper's T2" in note for note in segmenter.notes)
+    modality = [d for d in segmenter.deviations if d.kind == "modality"]
+    assert [(d.what, d.used, d.published) for d in modality] == [("bridge modality", "flair", "t2")]
     bridge_rasa = segmenter.net.rasa["flair"]
     assert not any(p.requires_grad for p in bridge_rasa.parameters())  # frozen bridge RASA (§11 default)
     from_flair = segmenter.predict(test.slices).scores

@@ -4,7 +4,11 @@ SGD (lr 0.01, momentum 0.9, no weight decay) on every parameter of the network (
 a labelled option for short runs); the
 learning rate follows the official ``WarmUpLR(warmup_steps=1)``: epoch 0 at the base
 rate, then ``lr·0.5^floor((e - 1)/20)`` for epoch ``e >= 1`` (0.01 for epochs 0-20, the
-last of 200 epochs at 0.01/512). Dropout draws from the global generator, so each stage
+last of 200 epochs at 0.01/512). Checkpoint selection: the last epoch, the lowest loss on
+validation pseudo-masks, or (``gt-val``) the best validation Dice against ground truth as
+scored by the core, passed to the loop as the "validation loss" ``1 - Dice`` so that its
+strict "lower is better" keeps the earlier of equal epochs and its ``best.pt`` and history
+carry the choice through a resume. Dropout draws from the global generator, so each stage
 runs inside ``torch.random.fork_rng`` seeded from the run seed: results do not depend on
 what ran before, and the core loop's checkpoints restore the stream on resume.
 """
@@ -122,8 +126,22 @@ def run_stage(
     geometry: Geometry,
     context: BuildContext,
     checkpoint_dir: Path,
+    validation_dice: Callable[[RasaloreNet], float] | None = None,
 ) -> TrainingHistory:
-    """Train ``net`` on ``train_data`` with the core loop (checkpoint per epoch, resume, progress)."""
+    """Train ``net`` on ``train_data`` with the core loop (checkpoint per epoch, resume, progress).
+
+    Args:
+        net: the network to train (holds the selected epoch's weights on return).
+        train_data: prepared training slices.
+        held_out: prepared validation slices with pseudo-masks (``val-loss``), or ``None``.
+        plan: modalities, alignment target, epochs and label of the stage.
+        options: the segmenter's options.
+        geometry: the network's size.
+        context: device, seed, progress and logger.
+        checkpoint_dir: where the core loop keeps ``last.pt`` and ``best.pt``.
+        validation_dice: for ``selection="gt-val"``: ``net -> Dice`` of its validation maps
+            against ground truth; the best epoch is kept.
+    """
     device = context.torch_device()
     net.to(device)
     if options.channels_last:
@@ -150,11 +168,13 @@ def run_stage(
         return batch_loss(model, batch, plan, options, geometry, device)
 
     validate: Callable[[], float] | None = None
-    if held_out is not None and len(held_out):
+    if validation_dice is not None:
+        validate = functools.partial(_dice_loss, validation_dice, net)
+    elif held_out is not None and len(held_out):
         validate = functools.partial(
             _validation_loss, held_out, options.predict_batch_size, side, functools.partial(loss_fn, net)
         )
-    selection = "best-validation" if options.selection == "val-loss" else "last"
+    selection = "best-validation" if options.selection in ("val-loss", "gt-val") else "last"
     devices: Sequence[int] = [torch.cuda.current_device()] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(derive_seed(context.seed, _DROPOUT_STREAM, len(plan.modalities)))
@@ -179,3 +199,9 @@ def _validation_loss(held_out: Prepared, batch_size: int, side: int, loss_fn: Ca
     for batch in EpochBatches(held_out, batch_size, torch.Generator(), side, None):
         total += float(loss_fn(batch)) * len(batch.images)
     return total / len(held_out)
+
+
+def _dice_loss(validation_dice: Callable[[RasaloreNet], float], net: RasaloreNet) -> float:
+    # The core loop keeps the lowest value, the first of equal ones: 1 - Dice keeps the best Dice,
+    # the earlier epoch on a tie (Dice in [0, 1], so 1 - Dice is exact enough to preserve its order).
+    return 1.0 - float(validation_dice(net))

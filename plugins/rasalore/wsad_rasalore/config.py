@@ -175,10 +175,12 @@ class RasaloreOptions(BaseModel):
         20, ge=1, description="Halve the learning rate every this many epochs: lr(e) = lr·0.5^floor((e-1)/20) (§9)."
     )
     lr_decay: float = Field(0.5, gt=0, le=1, description="Factor of each learning-rate step (§9: 0.5).")
-    selection: Literal["last", "val-loss"] = Field(
+    selection: Literal["last", "val-loss", "gt-val"] = Field(
         "last",
-        description="Weights kept: 'last' epoch, or lowest loss against the validation slices' pseudo-masks. The "
-        "official best-Dice-against-ground-truth rule is not reproducible: plugins never see ground truth.",
+        description="Weights kept: 'last' epoch; 'val-loss': lowest loss against the validation slices' "
+        "pseudo-masks; 'gt-val': the official rule (§9, §12 #1), best epoch by validation Dice against pixel "
+        "ground truth, scored by the core on the validation patients (the plugin never sees the labels; every "
+        "result says selection=gt-val).",
     )
     validation_source: Literal["patients", "training-slices"] = Field(
         "patients",

@@ -2,8 +2,10 @@
 
 ``fit`` trains on the anomalous training slices with the generator's masks (M_DDPT) and,
 when a refiner ran, its masks (M_SAM, ``pseudo_masks`` with the generator's in
-``upstream``); never on ground truth. ``predict`` crops each slice to its brain box, runs
-the network at s² and maps the 2s² probabilities back into the slice frame. The
+``upstream``); never on ground truth (``selection="gt-val"`` only hands the core the maps
+of the validation slices to score, as the official best-epoch rule needs). ``predict``
+crops each slice to its brain box, runs the network at s² and maps the 2s² probabilities
+back into the slice frame. The
 multimodality variant first trains the bridge model, then one RASA per modality with the
 alignment loss (§11). See README.md for the defaults and the official code's defects.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +23,7 @@ import torch
 
 from wsad_core import ConfigError, ContractError, DataError, ScoreMaps
 from wsad_core.training import autocast, derive_seed, load_weights, read_checkpoint, save_weights
-from wsad_rasalore import _notes
+from wsad_rasalore import _report
 from wsad_rasalore._data import eligible_positions, prepare_images, prepare_training
 from wsad_rasalore._frames import uncrop
 from wsad_rasalore._inputs import hold_out_slices, model_modalities, require_channels, split_masks
@@ -31,7 +34,7 @@ from wsad_rasalore.lore import lore_embedding, lore_sha256
 from wsad_rasalore.torch_model import RasaloreNet, parameter_counts
 
 if TYPE_CHECKING:
-    from wsad_core import BuildContext, MaskSet, SliceSet
+    from wsad_core import BuildContext, Deviation, MaskSet, SliceSet
     from wsad_core.training import TrainingHistory
     from wsad_rasalore._data import Prepared
 
@@ -60,9 +63,21 @@ class RasaloreSegmenter:
 
     # --- reporting --------------------------------------------------------------------
     @property
+    def deviations(self) -> list[Deviation]:
+        """Every known way this run departs from the published method (printed on every result row)."""
+        return _report.deviations(self.options, self.modalities, self._facts, self.context.preprocessing)
+
+    @property
+    def checkpoint_selection(self) -> str:
+        """How the kept weights were chosen (``selection`` option)."""
+        return _report.checkpoint_selection(self.options)
+
+    @property
     def notes(self) -> tuple[str, ...]:
-        """Caveats shown beside every result of this segmenter."""
-        return _notes.notes(self.options, self.modalities, self._facts)
+        """Facts shown beside every result that are not deviations (fixes of the official code, LoRE draw)."""
+        bridge = self.modalities[0] if self.modalities else None
+        seed = self.lore_seeds.get(bridge) if bridge is not None else self.options.lore_seed
+        return _report.notes(self.options, self.modalities, self.context.preprocessing, seed)
 
     @property
     def provenance(self) -> dict[str, Any]:
@@ -71,7 +86,7 @@ class RasaloreSegmenter:
         if self.net is not None:
             facts["lore"] = self._lore_facts(self.net)
         for name, history in self.histories.items():
-            facts[f"history_{name}"] = {
+            record = {
                 "epochs": history.completed,
                 "selected_epoch": history.selected_epoch,
                 "train_loss": history.train_loss,
@@ -79,6 +94,9 @@ class RasaloreSegmenter:
                 "learning_rate": history.learning_rate,
                 "resumed_at": history.resumed_at,
             }
+            if self.options.selection == "gt-val":  # the loop's "validation loss" is 1 - Dice there
+                record["validation_dice"] = [1.0 - value for value in history.val_loss]
+            facts[f"history_{name}"] = record
         return facts
 
     def _lore_facts(self, net: RasaloreNet) -> dict[str, dict[str, Any]]:
@@ -117,14 +135,21 @@ class RasaloreSegmenter:
     ) -> None:
         """Train on the anomalous slices' pseudo-masks, resuming from ``context.work_dir`` when possible.
 
+        With ``selection="gt-val"`` the maps of ``validation`` (what :meth:`predict` returns for
+        them) are scored after every epoch by ``context.validation_dice``, and the weights of the
+        best epoch are kept (ties: the earlier epoch).
+
         Raises:
             ContractError: no pseudo-masks, or masks that do not match the slices.
-            ConfigError: a requested modality is missing; 'val-loss' selection without validation slices.
+            ConfigError: a requested modality is missing; 'val-loss' selection without validation slices;
+                'gt-val' selection without validation slices or without ``context.validation_dice``.
             DataError: no training slice is left after the §6 rules.
         """
         options = self.options
         if pseudo_masks is None:
             raise ContractError("rasalore: fit() needs pseudo-masks (the segmenter declares needs_pseudo_masks=True)")
+        if options.selection == "gt-val":
+            _check_gt_val(options, self.context, validation)
         self.modalities = model_modalities(options, train_slices.modalities)
         self.lore_seeds = {m: self._lore_seed(m) for m in self.modalities}
         channels = require_channels(self.modalities, train_slices.modalities)
@@ -163,24 +188,28 @@ class RasaloreSegmenter:
             "validation_source": options.validation_source,
             "selection": options.selection,
         }
-        self._train(data, held_out)
+        scored = None
+        if options.selection == "gt-val" and validation is not None:
+            require_channels(self.modalities, validation.modalities)
+            scored = validation
+            self._facts["validation_slices"] = len(validation)
+        self._train(data, held_out, scored)
 
-    def _train(self, data: Prepared, held_out: Prepared | None) -> None:
+    def _train(self, data: Prepared, held_out: Prepared | None, scored: SliceSet | None) -> None:
         options, context = self.options, self.context
         bridge = self.modalities[0]
         net = self._build((bridge,))
-        root = (
-            Path(context.work_dir)
-            / f"rasalore-{checkpoint_key(_FORMAT, options, context.seed, self.lore_seeds, data, held_out)}"
-        )
+        key = checkpoint_key(_FORMAT, options, context.seed, self.lore_seeds, data, held_out, scored)
+        root = Path(context.work_dir) / f"rasalore-{key}"
         root.mkdir(parents=True, exist_ok=True)
         # The LoRE tables are buffers inside every checkpoint; their seeds and hashes sit beside them.
         lore = {m: {"seed": self.lore_seeds[m], "sha256": lore_sha256(self._lore_table(m))} for m in self.modalities}
         (root / "lore.json").write_text(json.dumps(lore, indent=2, sort_keys=True) + "\n")
         label = "rasalore" if len(self.modalities) == 1 else f"rasalore bridge {bridge}"
         plan = StagePlan((bridge,), None, 0, options.epochs, label)
+        dice = None if scored is None else self._validation_dice(scored, bridge)
         self.histories = {
-            "bridge": run_stage(net, data, held_out, plan, options, self.geometry, context, root / "bridge")
+            "bridge": run_stage(net, data, held_out, plan, options, self.geometry, context, root / "bridge", dice)
         }
         if len(self.modalities) > 1:
             target = copy.deepcopy(net).eval().requires_grad_(False)
@@ -194,8 +223,9 @@ class RasaloreSegmenter:
                 full.rasa[bridge].requires_grad_(False)
             epochs = options.multimodal_epochs or options.epochs
             plan = StagePlan(self.modalities, target, 0, epochs, "rasalore multimodal")
+            dice = None if scored is None else self._validation_dice(scored, self._predict_modality())
             self.histories["multimodal"] = run_stage(
-                full, data, held_out, plan, options, self.geometry, context, root / "multimodal"
+                full, data, held_out, plan, options, self.geometry, context, root / "multimodal", dice
             )
             net = full
         self.net = net
@@ -220,9 +250,23 @@ class RasaloreSegmenter:
         """
         if self.net is None:
             raise ContractError("rasalore: predict() called before fit() or load()")
-        modality = self._predict_modality()
+        return self._maps(self.net, slices, self._predict_modality())
+
+    def _validation_dice(self, validation: SliceSet, modality: str) -> Callable[[RasaloreNet], float]:
+        """``net -> Dice`` of ``net``'s maps of ``validation`` against their ground truth (by the core)."""
+        score = self.context.validation_dice
+        if score is None:  # checked in fit(); kept for the type checker
+            raise ConfigError("rasalore: selection 'gt-val' needs context.validation_dice")
+
+        def dice(net: RasaloreNet) -> float:
+            return float(score(self._maps(net, validation, modality)))
+
+        return dice
+
+    def _maps(self, net: RasaloreNet, slices: SliceSet, modality: str) -> ScoreMaps:
+        """What :meth:`predict` returns for ``slices`` when ``net`` predicts from ``modality``."""
         channel = require_channels((modality,), slices.modalities)
-        device, net = self.context.torch_device(), self.net.eval()
+        device, net = self.context.torch_device(), net.eval()
         maps = np.zeros((len(slices), *slices.spatial_shape), np.float32)
         step = self.options.predict_batch_size
         with torch.inference_mode():
@@ -283,3 +327,30 @@ class RasaloreSegmenter:
         load_weights(path, net, map_location=context.torch_device())
         segmenter.net, segmenter._facts = net, dict(meta.get("facts") or {})
         return segmenter
+
+
+def _check_gt_val(options: RasaloreOptions, context: BuildContext, validation: SliceSet | None) -> None:
+    """Refuse ``selection="gt-val"`` where the official rule cannot be reproduced.
+
+    Raises:
+        ConfigError: no ``context.validation_dice``, no validation slices, or validation held
+            out of the training slices (the core scores only the validation patients' slices).
+    """
+    if context.validation_dice is None:
+        raise ConfigError(
+            "rasalore: selection 'gt-val' needs the core to score validation maps against pixel ground truth "
+            "(context.validation_dice), and this run does not provide it",
+            hint="configure validation patients (data.split.validation_fraction > 0), or use selection=last or "
+            "selection=val-loss (no ground truth)",
+        )
+    if options.validation_source == "training-slices":
+        raise ConfigError(
+            "rasalore: selection 'gt-val' scores the validation patients' slices; it cannot be combined with "
+            "validation_source='training-slices' (no ground truth reaches the held-out training slices)",
+            hint="use validation_source=patients with selection=gt-val",
+        )
+    if validation is None or len(validation) == 0:
+        raise ConfigError(
+            "rasalore: selection 'gt-val' needs validation slices in fit()",
+            hint="configure validation patients (data.split.validation_fraction > 0), or use selection=last",
+        )
