@@ -257,12 +257,16 @@ class ReferenceSlices:
         brain_masks: ``(N, H0, W0)`` bool.
         case_ids: volume of each slice.
         slice_indices: ``(N,)`` axial index of each slice in its volume.
+        crop_boxes: optional ``(N, 4)`` int32 ``(top, bottom, left, right)`` of RASALoRE's crop
+            frame in the native grid (``-1`` rows for slices without one); what the ``crop256``
+            evaluation frame needs.
     """
 
     masks: np.ndarray
     brain_masks: np.ndarray
     case_ids: tuple[str, ...]
     slice_indices: np.ndarray
+    crop_boxes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         record = "ReferenceSlices"
@@ -276,6 +280,8 @@ class ReferenceSlices:
         _check_stack(record, "brain_masks", self.brain_masks, n, self.masks.shape[1:])
         _require(len(self.case_ids) == n, record, f"{len(self.case_ids)} case_ids for {n} slices")
         _require(self.slice_indices.shape == (n,), record, "slice_indices must have one entry per slice")
+        if self.crop_boxes is not None:
+            _require(self.crop_boxes.shape == (n, 4), record, f"crop_boxes must have shape ({n}, 4)")
 
     def __len__(self) -> int:
         return int(self.masks.shape[0])
@@ -284,8 +290,13 @@ class ReferenceSlices:
         """The slices at ``index``."""
         index = _as_index(index)
         case_ids = np.atleast_1d(np.asarray(self.case_ids, dtype=object)[index])
+        boxes = None if self.crop_boxes is None else np.atleast_2d(self.crop_boxes[index])
         return ReferenceSlices(
-            self.masks[index], self.brain_masks[index], tuple(str(c) for c in case_ids), self.slice_indices[index]
+            self.masks[index],
+            self.brain_masks[index],
+            tuple(str(c) for c in case_ids),
+            self.slice_indices[index],
+            boxes,
         )
 
 

@@ -10,6 +10,7 @@ from scipy import ndimage
 
 from wsad_core.config import EvaluationConfig
 from wsad_core.context import BuildContext
+from wsad_core.data.crop import official_crop_boxes
 from wsad_core.metrics.evaluators import PerSliceOptions, PerVolumeOptions, PooledOptions
 from wsad_core.metrics.threshold_search import (
     candidate_thresholds,
@@ -40,7 +41,10 @@ def _reference(rng: np.random.Generator, n_cases: int, slices: int = 6) -> Refer
             brains.append(brain)
             case_ids.append(f"case{case}")
             indices.append(k + 3)
-    return ReferenceSlices(np.stack(masks), np.stack(brains), tuple(case_ids), np.asarray(indices))
+    brains_array = np.stack(brains)
+    raw = brains_array * (1.0 + np.stack(masks))  # a "raw image": brighter lesions in a bright brain
+    boxes = official_crop_boxes(raw, min_extent=8)
+    return ReferenceSlices(np.stack(masks), brains_array, tuple(case_ids), np.asarray(indices), boxes)
 
 
 def _maps(rng: np.random.Generator, reference: ReferenceSlices, kind: str) -> np.ndarray:
@@ -76,6 +80,7 @@ def _evaluators(host: PluginHost, **protocol_options):
     [
         ("per-slice", PerSliceOptions(min_lesion_pixels=10)),
         ("per-slice", PerSliceOptions(min_lesion_pixels=10, region="brain")),
+        ("per-slice", PerSliceOptions(min_lesion_pixels=10, frame="crop256")),
         ("pooled", PooledOptions()),
         ("pooled", PooledOptions(region="slice")),
         ("per-volume", PerVolumeOptions()),

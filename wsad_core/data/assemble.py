@@ -89,11 +89,13 @@ def assemble(cases: Sequence[PreparedCase]) -> SplitSlices:
         slice_indices=slice_indices,
         modalities=first.modalities,
     )
+    boxes = [c.crop_boxes for c in cases]
     reference = ReferenceSlices(
         masks=np.concatenate([c.native_masks for c in cases]),
         brain_masks=np.concatenate([c.native_brain for c in cases]),
         case_ids=case_ids,
         slice_indices=slice_indices,
+        crop_boxes=None if any(b is None for b in boxes) else np.concatenate(boxes).astype(np.int32),
     )
     return SplitSlices(slices, reference, lesion_pixels, {c.case_id: c for c in cases})
 

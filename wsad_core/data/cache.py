@@ -41,8 +41,17 @@ __all__ = ["PREPROCESS_VERSION", "SliceCache", "prepare_cases"]
 log = logging.getLogger("wsad.data")
 
 #: Bump whenever prepare_case's output changes for the same inputs and config.
-PREPROCESS_VERSION = "1"
-_ARRAYS = ("images", "brain_masks", "native_masks", "native_brain", "lesion_pixels", "slice_indices", "affine")
+PREPROCESS_VERSION = "2"  # 2: crop boxes of RASALoRE's frame
+_ARRAYS = (
+    "images",
+    "brain_masks",
+    "native_masks",
+    "native_brain",
+    "lesion_pixels",
+    "slice_indices",
+    "affine",
+    "crop_boxes",
+)
 _STALE_SECONDS = 3600.0
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from wsad_core.data._nifti import Volume, check_same_grid, load_volume
 from wsad_core.data.config import PreprocessConfig
+from wsad_core.data.crop import official_crop_boxes
 from wsad_core.data.frames import resize_stack
 from wsad_core.data.index import CaseRecord
 from wsad_core.errors import DataError
@@ -39,6 +40,8 @@ class PreparedCase:
         native_shape: ``(H0, W0, D)`` of the volume.
         affine: ``(4, 4)`` float64 voxel-to-world matrix of the volume.
         has_mask: whether the case came with a segmentation.
+        crop_boxes: ``(S, 4)`` int32 boxes of RASALoRE's crop frame in the native frame, from
+            the first modality's raw slices (:func:`~wsad_core.data.crop.official_crop_boxes`).
     """
 
     case_id: str
@@ -52,6 +55,7 @@ class PreparedCase:
     native_shape: tuple[int, int, int]
     affine: np.ndarray
     has_mask: bool = True
+    crop_boxes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         s = int(self.slice_indices.shape[0])
@@ -183,4 +187,5 @@ def prepare_case(case: CaseRecord, modalities: tuple[str, ...], config: Preproce
         native_shape=(x, y, depth),
         affine=images[0].affine,
         has_mask=mask is not None,
+        crop_boxes=official_crop_boxes(_axial(images[0].array, start, stop)),
     )

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from wsad_core.data.crop import maps_to_crop_frame, masks_to_crop_frame
+from wsad_core.errors import ContractError
 from wsad_core.metrics._rows import checked_arrays, unit_rows, value_or_none
 from wsad_core.metrics.counts import COUNT_METRICS, Counts, confusion_counts, count_metrics
 from wsad_core.metrics.ranking import auroc_ap_1d, ranking_metrics
@@ -47,23 +49,46 @@ class PerSliceEvaluator:
     def __init__(self, options: PerSliceOptions, *, device: str = "cpu") -> None:
         self.options = options
         self.device = device
+        frame = "native frame" if options.frame == "native" else "RASALoRE's 256² crop frame"
         self.label = (
             f"RASALoRE per-slice: mean over test slices with > {options.min_lesion_pixels} lesion px "
-            f"(region={options.region}, native frame)"
+            f"(region={options.region}, {frame})"
         )
+
+    def _framed(
+        self, scores: np.ndarray, reference: ReferenceSlices
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(scores, masks, brain, lesion_pixels, kept)`` of the kept slices in the options' frame.
+
+        Slices are kept by their lesion pixels in the native frame (the 200-pixel rule is defined there).
+        """
+        masks, brain = reference.masks, reference.brain_masks
+        lesion = _flat(masks).sum(axis=1)
+        kept = np.flatnonzero(lesion > self.options.min_lesion_pixels)
+        if self.options.frame == "native":
+            return scores[kept], masks[kept], brain[kept], lesion, kept
+        if reference.crop_boxes is None:
+            raise ContractError(
+                f"{self.name}: frame 'crop256' needs the slices' crop boxes, which this reference lacks",
+                hint="evaluate through wsad run/eval (the data pipeline computes the boxes) or use frame 'native'",
+            )
+        boxes = reference.crop_boxes[kept]
+        crop_scores = maps_to_crop_frame(scores[kept], boxes)
+        crop_masks = masks_to_crop_frame(masks[kept], boxes)
+        return crop_scores, crop_masks, np.ones_like(crop_masks), lesion, kept
 
     def evaluate(self, request: EvaluationRequest) -> list[MetricRow]:
         """Rows for dice, jaccard, precision, recall, specificity, auroc and auprc of each kept slice."""
-        scores, masks, brain = checked_arrays(request, self.name)
+        scores, _, _ = checked_arrays(request, self.name)
         reference = request.reference
-        lesion = _flat(masks).sum(axis=1)
-        kept = np.flatnonzero(lesion > self.options.min_lesion_pixels)
+        framed_scores, framed_masks, framed_brain, lesion, kept = self._framed(scores, reference)
         rows: list[MetricRow] = []
         for start in range(0, kept.size, _BLOCK):
             block = kept[start : start + _BLOCK]
-            block_scores = _tensor(scores[block], self.device).flatten(1)
-            targets = _tensor(masks[block], self.device).flatten(1)
-            valid = _tensor(brain[block], self.device).flatten(1) if self.options.region == "brain" else None
+            local = slice(start, start + block.size)
+            block_scores = _tensor(framed_scores[local], self.device).flatten(1)
+            targets = _tensor(framed_masks[local], self.device).flatten(1)
+            valid = _tensor(framed_brain[local], self.device).flatten(1) if self.options.region == "brain" else None
             auroc, ap = ranking_metrics(block_scores, targets, valid)
             counts = confusion_counts(block_scores, targets, request.threshold, valid)
             per_row = _per_row(counts, count_metrics(counts))
@@ -76,7 +101,8 @@ class PerSliceEvaluator:
                 extras: dict[str, float | int | str] = {
                     "lesion_pixels": int(lesion[position]),
                     "region": self.options.region,
-                    "frame": "native",
+                    "frame": self.options.frame,
+                    "postproc": "none",
                     "label": self.label,
                     **{name: int(numbers[name]) for name in ("tp", "fp", "fn", "tn")},
                 }
@@ -95,14 +121,13 @@ class PerSliceEvaluator:
         self, scores: np.ndarray, reference: ReferenceSlices, thresholds: np.ndarray
     ) -> tuple[np.ndarray, int]:
         """Mean Dice over the kept slices at each threshold (what ``evaluate`` reports), and their number."""
-        masks, brain = reference.masks, reference.brain_masks
-        kept = np.flatnonzero(_flat(masks).sum(axis=1) > self.options.min_lesion_pixels)
+        framed_scores, masks, brain, _, kept = self._framed(np.asarray(scores, dtype=np.float32), reference)
         if kept.size == 0:
             return np.full(len(thresholds), np.nan), 0
         total = np.zeros(len(thresholds), dtype=np.float64)
-        for position in kept:
-            region = brain[position] if self.options.region == "brain" else slice(None)
-            total += dice_at_thresholds(scores[position][region], masks[position][region], thresholds)
+        for i in range(kept.size):
+            region = brain[i] if self.options.region == "brain" else slice(None)
+            total += dice_at_thresholds(framed_scores[i][region], masks[i][region], thresholds)
         return total / kept.size, int(kept.size)
 
 
@@ -130,6 +155,7 @@ class PooledEvaluator:
             "lesion_pixels": int(targets.sum()),
             "region": self.options.region,
             "frame": "native",
+            "postproc": "none",
             "label": self.label,
         }
         names = (*COUNT_METRICS, "auroc", "auprc")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wsad_core.specs import EvaluatorSpec
 
@@ -42,9 +42,22 @@ class PerSliceOptions(BaseModel):
     )
     region: Literal["slice", "brain"] = Field(
         "slice",
-        description="Pixels each slice's metrics run over: 'slice' = the whole native slice (closest to the "
-        "paper's crop frame), 'brain' = in-brain pixels only.",
+        description="Pixels each slice's metrics run over: 'slice' = the whole slice (in the crop256 frame: the "
+        "whole 256² crop), 'brain' = in-brain pixels only (native frame only).",
     )
+    frame: Literal["native", "crop256"] = Field(
+        "native",
+        description="Where each slice is scored: 'native' = the volume's own grid (maps resampled to it); "
+        "'crop256' = RASALoRE's official frame (crop to the brain box of the slice's gamma image, ground truth "
+        "via 128² > 0.5 then 256² > 0, maps resized into the box at 256²): the frame of the paper's numbers "
+        "(rasalore.md §10).",
+    )
+
+    @model_validator(mode="after")
+    def _check_frame(self) -> PerSliceOptions:
+        if self.frame == "crop256" and self.region == "brain":
+            raise ValueError("region='brain' is for the native frame; the crop256 frame scores the whole crop")
+        return self
 
 
 class PooledOptions(BaseModel):
