@@ -40,6 +40,7 @@ class RunData:
         train_view: training slices after the preprocessing config's selection rules.
         validation_view: validation slices after the same rules, or ``None``.
         train_positions: positions of ``train_view``'s slices in ``train.slices``.
+        validation_positions: positions of ``validation_view``'s slices in ``validation.slices``.
     """
 
     index: DatasetIndex
@@ -50,6 +51,7 @@ class RunData:
     train_view: SliceSet
     validation_view: SliceSet | None
     train_positions: np.ndarray
+    validation_positions: np.ndarray | None = None
 
 
 def load_run_data(config: DataConfig, host: PluginHost, progress: ProgressReporter) -> RunData:
@@ -80,9 +82,8 @@ def load_run_data(config: DataConfig, host: PluginHost, progress: ProgressReport
         raise DataError(f"split of {len(cases)} cases left no training or no test patients")
     train_positions = training_selection(train, config.preprocess)
     train_view = train.slices.select(train_positions)
-    validation_view = (
-        validation.slices.select(training_selection(validation, config.preprocess)) if validation else None
-    )
+    validation_positions = training_selection(validation, config.preprocess) if validation else None
+    validation_view = validation.slices.select(validation_positions) if validation else None
     if len(train_view) == 0:
         raise DataError("no training slices left after the preprocessing selection rules")
     log.info(
@@ -94,4 +95,6 @@ def load_run_data(config: DataConfig, host: PluginHost, progress: ProgressReport
         len(split.test),
         len(train_view),
     )
-    return RunData(index, split, train, validation, test, train_view, validation_view, train_positions)
+    return RunData(
+        index, split, train, validation, test, train_view, validation_view, train_positions, validation_positions
+    )

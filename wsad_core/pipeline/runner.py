@@ -22,6 +22,7 @@ from wsad_core.pipeline.evaluate import evaluate_maps, evaluate_pseudo_masks
 from wsad_core.pipeline.labels import describe_selection, describe_thresholds, run_deviations
 from wsad_core.pipeline.outputs import write_maps, write_overlays, write_tables
 from wsad_core.pipeline.plan import PipelinePlan, PlannedStage, plan_pipeline
+from wsad_core.pipeline.selection import ValidationDice
 from wsad_core.pipeline.stages import StageOutputs, run_stages
 from wsad_core.pipeline.storage import RunStages, SharedStages, StageStorage
 from wsad_core.results import RunDirectory, capture_environment, choose_overlay_slices
@@ -129,7 +130,7 @@ def _follow(
     seed_everything(config.seed, deterministic=config.deterministic)
     data = load_run_data(config.data, host, progress)
     positions = choose_overlay_slices(list(data.test.slices.case_ids), data.test.lesion_pixels, config.output.overlays)
-    make_context = _context_factory(config, store, device, progress)
+    make_context = _context_factory(config, store, device, progress, data)
     run_stages(plan, data, host, store, make_context, base_key=_base_key(config, data), overlay_positions=positions)
     info = RunInfo(run_id=out_dir.name, run_dir=str(out_dir), config={}, device=device, seed=config.seed)
     return RunOutcome(info, ())
@@ -147,9 +148,14 @@ def _base_key(config: RunConfig, data: RunData) -> str:
 
 
 def _context_factory(
-    config: RunConfig, store: StageStorage, device: str, progress: ProgressReporter
+    config: RunConfig, store: StageStorage, device: str, progress: ProgressReporter, data: RunData | None = None
 ) -> Callable[[PlannedStage, str | None], BuildContext]:
     def make(stage: PlannedStage, key: str | None = None) -> BuildContext:
+        scorer = None
+        if stage.role == "segmenter" and data is not None and data.validation is not None:
+            positions = data.validation_positions
+            if positions is not None and positions.size:
+                scorer = ValidationDice(data.validation, positions, config.data.preprocess.min_lesion_pixels)
         # Keyed work dirs are emptied when the stage's configuration changes, so a plugin
         # never resumes from a checkpoint of another configuration.
         return BuildContext(
@@ -161,6 +167,7 @@ def _context_factory(
             progress=progress,
             logger=logging.getLogger(f"wsad.{stage.role}.{stage.name}"),
             preprocessing=config.data.preprocess,
+            validation_dice=scorer,
         )
 
     return make
@@ -180,7 +187,7 @@ def _execute(
     data = load_run_data(config.data, host, progress)
     rundir.write_split(data.split.to_dict())
     positions = choose_overlay_slices(list(data.test.slices.case_ids), data.test.lesion_pixels, config.output.overlays)
-    make_context = _context_factory(config, store, device, progress)
+    make_context = _context_factory(config, store, device, progress, data)
     base_key = _base_key(config, data)
     outputs = run_stages(plan, data, host, store, make_context, base_key=base_key, overlay_positions=positions)
     if outputs.test_maps is None:

@@ -22,6 +22,7 @@ import numpy as np
 from wsad_core import distributed
 from wsad_core.deviations import Deviation, as_deviations
 from wsad_core.errors import ContractError
+from wsad_core.pipeline.selection import GT_VAL
 from wsad_core.types import Label, MaskSet, ScoreMaps
 
 if TYPE_CHECKING:
@@ -103,6 +104,12 @@ def _absorb(stage: PlannedStage, outputs: StageOutputs, meta: dict[str, Any]) ->
     outputs.deviations.extend(as_deviations(meta.get("deviations", ()), source=f"{stage.role} {stage.name}"))
     if meta.get("selection"):
         outputs.selection[stage.role] = str(meta["selection"])
+    if meta.get("validation_labels_used"):
+        said = outputs.selection.get(stage.role, "")
+        outputs.selection[stage.role] = said if said.startswith("gt-val") else f"{GT_VAL} [{said or 'plugin'}]"
+        outputs.notes.append(
+            f"{stage.role} {stage.name}: chose its checkpoint on the validation patients' pixel labels"
+        )
     if meta.get("provenance"):
         outputs.provenance[stage.role] = meta["provenance"]
 
@@ -210,7 +217,8 @@ def run_stages(
         arrays, meta = store.load("segmenter", key)
         log.info("segmenter %s: loaded from %s", stage.name, store.location("segmenter", key))
     else:
-        obj = host.create("segmenter", stage.name, stage.options, make_context(stage, key))
+        context = make_context(stage, key)
+        obj = host.create("segmenter", stage.name, stage.options, context)
         pseudo = outputs.train_masks if stage.spec.needs_pseudo_masks else None  # type: ignore[attr-defined]
         obj.fit(  # all ranks train together under torchrun (the core loop shards the batches)
             data.train_view,
@@ -225,7 +233,9 @@ def run_stages(
         if data.validation is not None:
             hidden = data.validation.slices.with_labels_hidden()
             arrays["validation"] = _predict(obj, stage, hidden, masks.get("final_validation"))
-        meta = _plugin_meta(obj, stage, kind=stage.spec.io.output_kind)
+        # Counted by the core, not declared by the plugin: did the selection look at validation labels?
+        used_labels = bool(getattr(context.validation_dice, "calls", 0))
+        meta = _plugin_meta(obj, stage, kind=stage.spec.io.output_kind, validation_labels_used=used_labels)
         store.save("segmenter", key, arrays, meta)
     _absorb(stage, outputs, meta)
     outputs.test_maps = ScoreMaps(arrays["test"], meta["kind"])
