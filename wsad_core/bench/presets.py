@@ -122,6 +122,8 @@ def rasalore_table1(
         "datasets": [{"name": "data", "source": data, "modalities": [modality], "paper_dataset": paper_dataset}],
         "pipelines": pipelines,
         "seeds": list(seeds),
+        # The paper's numbers are per-slice in the official 256² crop frame (rasalore.md §10).
+        "evaluation": {"protocol_options": {"per-slice": {"frame": "crop256"}}},
     }
 
 
