@@ -96,6 +96,10 @@ def test_fixes_of_the_official_code_are_notes_not_deviations(context_factory):
     for fix in ("LoRE seeded", "own frame", "training batches only", "validation by patient"):
         assert fix in fixes
     assert any(note.startswith("one LoRE draw (seed 7); paper Table 1 is the mean of 5") for note in segmenter.notes)
+    held_out, _ = _report(context_factory, {"validation_source": "training-slices", "validation_fraction": 0.2})
+    assert held_out[0] == ("setting", "validation_fraction", "0.2", "0.1")
+    masked, _ = _report(context_factory, {"mask_outside_brain": True})
+    assert masked[0] == ("setting", "mask_outside_brain", "on", "off")
     _, official = _report(context_factory, {"sam_crop_frame": "official-240"})
     assert any("240² indices as the official code" in note for note in official.notes)
 

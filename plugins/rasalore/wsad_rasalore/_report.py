@@ -66,6 +66,7 @@ _SETTINGS = (
     "min_pseudo_mask_pixels",
     "augment",
     "lore_variant",
+    "mask_outside_brain",  # the official maps are zero only outside the crop box (§10)
 )
 _PAPER_MODALITY = "t2"  # paper Table 1 and the bridge modality of Table 2
 _NATIVE = 240  # side of the official 8-bit PNGs (BraTS native frame)
@@ -101,6 +102,8 @@ def deviations(
         used, published = f"{label}: {geometry.describe()}", f"paper: {PAPER.describe()}"
         found.append(Deviation(kind="setting", what="preset", used=used, published=published))
     settings = [name for name in _SETTINGS if name != "momentum" or options.optimizer == "sgd"]
+    if options.validation_source == "training-slices":  # the official split by slice holds out 10 %
+        settings.append("validation_fraction")
     found.extend(setting_deviations(options, settings))
     if not options.use_refined_masks or (facts and not facts.get("refined_masks", False)):
         why = "use_refined_masks off" if not options.use_refined_masks else "no refiner masks"
