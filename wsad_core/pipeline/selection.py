@@ -63,8 +63,9 @@ class ValidationDice:
         if self._native_hw is None:
             raise ContractError("validation_dice: the validation volumes have different in-plane shapes")
         if self._kept.size == 0:
-            log.warning("validation_dice: no validation slice has enough lesion pixels; every epoch scores 0")
-            return 0.0
+            # NaN, not 0: every epoch would tie at 0 and a selection would silently keep the first.
+            log.warning("validation_dice: no validation slice has enough lesion pixels; the score is undefined")
+            return float("nan")
         native = to_native(scores[self._kept], self._native_hw)
         truth = self._reference.masks[self._kept]
         values = [float(dice_at_thresholds(native[i], truth[i], [0.5])[0]) for i in range(self._kept.size)]
