@@ -65,6 +65,12 @@ def test_early_stopping_extends_the_run_one_epoch_at_a_time(context_factory, mak
     assert history.best_epoch == 1
     assert epochs_done(tmp_path / "ckpt") == 4
     assert history.selected_epoch == 3  # the official code keeps the last weights
+    # Stopped by the published rule, not by the cap: the cap is no deviation then.
+    segmenter.history, segmenter.validated = history, True
+    assert "epochs" not in {d.what for d in segmenter.deviations}
+    assert segmenter.checkpoint_selection == (
+        "last epoch, early stopping after 2 epochs without validation gain (cap 20); kept epoch 4 of 4 (stopped early)"
+    )
     # Rerunning the finished run trains nothing more.
     again = segmenter.run_training(segmenter.build_model(1), data, lambda: next(losses), tmp_path / "ckpt")
     assert again.completed == 4

@@ -7,7 +7,8 @@ size, and predict a post-processed, unbounded residual map (``kind="score"``) at
 slice size, 0 outside the brain. Thresholds are the evaluator's job.
 
 A subclass provides the network, optimizer, batches, loss, validation, the per-pixel
-residual and the post-processing.
+residual and the post-processing, and says how its run departs from its paper
+(:attr:`ReconstructionSegmenter.deviations`) and how it chose its checkpoint.
 """
 
 from __future__ import annotations
@@ -20,16 +21,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
+from wsad_baselines._deviations import HEALTHY_COHORT, modality_deviation
 from wsad_baselines._digest import run_key
-from wsad_baselines._notes import HEALTHY_DATA_NOTE, reduced_settings_note
 from wsad_baselines._recon_data import HealthySlices
 from wsad_baselines._resize import batch_to_size, maps_to_size, masks_to_size
 from wsad_baselines._seeding import seeded_global_rng, seeded_init
-from wsad_core import ContractError, ScoreMaps
+from wsad_core import ContractError, ScoreMaps, setting_deviations
 from wsad_core.training import autocast
 
 if TYPE_CHECKING:
-    from wsad_core import BuildContext, MaskSet, SliceSet
+    from wsad_core import BuildContext, Deviation, MaskSet, SliceSet
     from wsad_core.training import TrainingHistory
 
 __all__ = ["ReconstructionSegmenter"]
@@ -48,23 +49,38 @@ class ReconstructionSegmenter(abc.ABC):
 
     method: ClassVar[str]
     format: ClassVar[str]
-    size_fields: ClassVar[tuple[str, ...]]
+    #: Options that define the published method, compared with their defaults (= the published values).
+    setting_fields: ClassVar[tuple[str, ...]]
     prediction_fields: ClassVar[frozenset[str]]
+    #: The paper trained on a healthy cohort (IXI, CamCAN) rather than on the patients' tumour-free slices.
+    healthy_cohort: ClassVar[bool]
+    #: The paper's input modalities where the spec states them, else ``None``.
+    published_modalities: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, options: Any, context: BuildContext) -> None:
         self.options = options
         self.context = context
         self.model: torch.nn.Module | None = None
         self.history: TrainingHistory | None = None
+        self.validated: bool | None = None  # whether healthy validation slices took part; None before fit
         self._modalities: tuple[str, ...] = ()
         self._facts: dict[str, Any] = {}
-        self._run_notes: list[str] = []
 
     @property
     def notes(self) -> tuple[str, ...]:
-        """Caveats shown with every result: data deviation, method notes, reduced settings, run facts."""
-        reduced = reduced_settings_note(self.options, self.size_fields)
-        return (HEALTHY_DATA_NOTE, *self.method_notes(), *([reduced] if reduced else []), *self._run_notes)
+        """Facts shown with every result that are not deviations: the score as computed."""
+        return self.method_notes()
+
+    @property
+    def deviations(self) -> list[Deviation]:
+        """Every way this run departs from the paper (read after ``fit``; before it, from the options alone)."""
+        found = setting_deviations(self.options, self.setting_fields)
+        found += self.method_deviations()
+        if self.healthy_cohort:
+            found.append(HEALTHY_COHORT)
+        if self.published_modalities is not None:
+            found += modality_deviation(self._modalities, self.published_modalities)
+        return found
 
     @property
     def provenance(self) -> dict[str, Any]:
@@ -84,7 +100,16 @@ class ReconstructionSegmenter(abc.ABC):
     # --- subclass hooks -------------------------------------------------------------
     @abc.abstractmethod
     def method_notes(self) -> tuple[str, ...]:
-        """The score and post-processing actually used, and the method's deviations."""
+        """The score and post-processing actually used (facts, not deviations)."""
+
+    @abc.abstractmethod
+    def method_deviations(self) -> list[Deviation]:
+        """Departures beyond :attr:`setting_fields`: defaults, checkpoint selection, epochs."""
+
+    @property
+    @abc.abstractmethod
+    def checkpoint_selection(self) -> str:
+        """How the weights used for prediction were chosen."""
 
     @abc.abstractmethod
     def build_model(self, in_channels: int) -> torch.nn.Module:
@@ -149,9 +174,8 @@ class ReconstructionSegmenter(abc.ABC):
         )
         if held is not None and len(held) == 0:
             held = None
-        self._run_notes = []
-        if held is None:
-            self._run_notes.append("no healthy validation slice: no validation-based selection or stopping")
+        # Without healthy validation slices there is no selection or stopping: a `selection` deviation.
+        self.validated = held is not None
         model = seeded_init(self.context, _INIT_STREAM, lambda: self.build_model(train.images.shape[1]))
         validate = None if held is None else self.validation(model, held)
         checkpoint_dir = self._checkpoint_dir(data, held)

@@ -24,14 +24,15 @@ import torch
 from wsad_baselines._postprocess import erode, median_2d, median_3d, volume_quantile
 from wsad_baselines._recon import ReconstructionSegmenter
 from wsad_baselines._recon_data import HealthySlices, LazyBatches
-from wsad_baselines.config_recon import SIZE_FIELDS_AE, AEOptions
+from wsad_baselines.config_recon import METHOD_FIELDS_AE, AEOptions
 from wsad_baselines.torch_recon import BaurAutoencoder
-from wsad_core import SliceSet
+from wsad_core import Deviation, SliceSet
 from wsad_core.training import TrainingHistory, minibatch_indices, read_checkpoint, train
 
 __all__ = ["AESegmenter", "epochs_done"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+_PUBLISHED_PATIENCE: int = AEOptions.model_fields["patience"].default  # §2: 5 epochs without validation gain
 
 
 def epochs_done(checkpoint_dir: Path) -> int:
@@ -52,17 +53,59 @@ class AESegmenter(ReconstructionSegmenter):
 
     method = "ae"
     format = "wsad-baselines.ae/1"
-    size_fields = SIZE_FIELDS_AE
+    setting_fields = METHOD_FIELDS_AE
     prediction_fields = frozenset(
         {"residual", "erosion_iterations", "hyperintensity_quantile", "median", "median_size", "predict_batch_size"}
     )
+    healthy_cohort = True  # Baur et al. train on healthy subjects' scans (baselines.md §0, §2)
 
     def __init__(self, options: AEOptions, context: Any) -> None:
         super().__init__(options, context)
         self._quantiles: np.ndarray | None = None
+        self._stopped_early = False
+
+    def method_deviations(self) -> list[Deviation]:
+        """The epoch cap where it ended the run, and the checkpoint rule where it is not the official one."""
+        o, history = self.options, self.history
+        published_stop = f"until {_PUBLISHED_PATIENCE} epochs without validation gain"
+        found = []
+        # The published run has no epoch limit: `epochs` departs from it only when the cap ends training
+        # (before fit: when it is not wsad's default cap).
+        if history is None and o.epochs != AEOptions.model_fields["epochs"].default:
+            found.append(Deviation(kind="setting", what="epochs", used=f"at most {o.epochs}", published=published_stop))
+        elif history is not None and not self._stopped_early:
+            used = f"{history.completed} (cap reached)"
+            found.append(Deviation(kind="setting", what="epochs", used=used, published=published_stop))
+        published = f"last epoch, after early stopping ({_PUBLISHED_PATIENCE} epochs without validation gain)"
+        if self.validated is False:
+            used = "last epoch, no early stopping (no healthy validation slices)"
+            found.append(Deviation(kind="selection", what="checkpoint", used=used, published=published))
+        elif o.selection != "last":
+            used = "lowest validation loss on healthy validation slices"
+            found.append(Deviation(kind="selection", what="checkpoint", used=used, published=published))
+        return found
+
+    @property
+    def checkpoint_selection(self) -> str:
+        """The weights kept: the last epoch's (official code) or the best validation loss, with the stopping rule."""
+        o, history = self.options, self.history
+        validated = self.validated is not False
+        rule = (
+            "lowest validation loss on healthy validation slices"
+            if validated and o.selection != "last"
+            else "last epoch"
+        )
+        if validated and o.patience:
+            rule += f", early stopping after {o.patience} epochs without validation gain (cap {o.epochs})"
+        else:
+            rule += f" of {o.epochs}"
+        if history is not None and history.selected_epoch is not None:
+            stop = "stopped early" if self._stopped_early else "ran to the cap"
+            rule += f"; kept epoch {history.selected_epoch + 1} of {history.completed} ({stop})"
+        return rule
 
     def method_notes(self) -> tuple[str, ...]:
-        """Score and post-processing as configured (§2), and the deferred CC filter."""
+        """Score and post-processing as configured (§2), and the deferred CC filter (facts, not deviations)."""
         o = self.options
         prior = "off" if o.hyperintensity_quantile is None else f"< volume {o.hyperintensity_quantile:g} quantile -> 0"
         median = "none" if o.median == "none" else f"{o.median} median {o.median_size}"
@@ -133,6 +176,7 @@ class AESegmenter(ReconstructionSegmenter):
             selection=selection,
             description="ae",
         )
+        self._stopped_early = False
         if validate is None or options.patience == 0:
             return run(epochs=options.epochs)
         # The core loop has no early stopping: extend the run one epoch at a time (each call
@@ -142,10 +186,7 @@ class AESegmenter(ReconstructionSegmenter):
             history = run(epochs=epochs)
             stalled = history.best_epoch is not None and history.completed - 1 - history.best_epoch >= options.patience
             if stalled or epochs >= options.epochs:
-                if stalled:
-                    self._run_notes.append(
-                        f"early stopping after epoch {history.completed} (best {history.best_epoch + 1})"
-                    )
+                self._stopped_early = stalled
                 return history
             epochs += 1
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from wsad_baselines._amecam_report import amecam_deviations, stage1_rule
 from wsad_baselines._amecam_train import (
     LabelledSlices,
     network_input,
@@ -26,9 +27,7 @@ from wsad_baselines._amecam_train import (
     train_simclr,
 )
 from wsad_baselines._digest import run_key
-from wsad_baselines._notes import reduced_settings_note
 from wsad_baselines._resize import maps_to_size, masks_to_size
-from wsad_baselines.config_amecam import SIZE_FIELDS_AMECAM
 from wsad_baselines.torch_amecam import minmax
 from wsad_core import ConfigError, ContractError, DataError, Label, MaskSet
 from wsad_core.training import autocast
@@ -36,7 +35,7 @@ from wsad_core.training import autocast
 if TYPE_CHECKING:
     from wsad_baselines.config_amecam import AmeCamOptions
     from wsad_baselines.torch_amecam import AttentionAggregator, MultiExitClassifier
-    from wsad_core import BuildContext, SliceSet
+    from wsad_core import BuildContext, Deviation, SliceSet
 
 __all__ = ["AmeCamGenerator"]
 
@@ -64,18 +63,44 @@ class AmeCamGenerator:
         self.aggregator: AttentionAggregator | None = None
         self.polarity: str | None = None
         self._modalities: tuple[str, ...] = ()
+        self._side: int | None = None  # the network input side, known after fit
+        self._stage1: str | None = None  # how stage 1 chose its epoch, known after fit
         self._facts: dict[str, Any] = {}
         self._run_notes: list[str] = []
 
     @property
     def notes(self) -> tuple[str, ...]:
-        """Caveats shown with every result."""
+        """Facts shown with every result that are not deviations: what the map is, run facts."""
         base = (
-            "AME-CAM trained from scratch on this run's training slices and slice labels (BraTS2021 T2, 8-bit JPEG "
-            "slices in the paper); inputs are the pipeline's normalised slices",
+            "AME-CAM trained from scratch on this run's training slices and slice labels; map = mean of the 4 exit "
+            "CAMs and the aggregated map, min-maxed per image, then signed by the polarity rule",
         )
-        reduced = reduced_settings_note(self.options, SIZE_FIELDS_AMECAM)
-        return (*base, *([reduced] if reduced else []), *self._run_notes)
+        if self.options.simclr_epochs > 0:  # a fix of the official code, not a departure from the method
+            base += ("stage-0 weights copied into stage 1 by name (the official code copies by parameter position)",)
+        return (*base, *self._run_notes)
+
+    @property
+    def deviations(self) -> list[Deviation]:
+        """Every way this run departs from the paper and its code (complete after :meth:`fit`)."""
+        return amecam_deviations(
+            self.options,
+            self.context,
+            side=self._side,
+            modalities=self._modalities,
+            polarity=self.polarity,
+            stage1=self._stage1,
+        )
+
+    @property
+    def checkpoint_selection(self) -> str:
+        """The epoch each stage kept: stages 0 and 2 their last (§1), stage 1 by validation AUC or its last."""
+        options = self.options
+        stage0 = "stage 0 last epoch" if options.simclr_epochs > 0 else "stage 0 skipped"
+        stage1 = stage1_rule(options, self._stage1)
+        epoch = self._facts.get("classifier_selected_epoch")
+        if epoch is not None:
+            stage1 += f" (epoch {epoch + 1} of {options.classifier_epochs})"
+        return f"{stage0}; stage 1 {stage1}; stage 2 last epoch"
 
     @property
     def provenance(self) -> dict[str, Any]:
@@ -113,6 +138,13 @@ class AmeCamGenerator:
         self._run_notes, self._facts = [], {}
         data = LabelledSlices(train, labelled, options.image_size, device)
         held = self._validation_slices(validation)
+        self._side = side
+        if held is not None:
+            self._stage1 = "best slice AUC on the validation patients"
+        elif options.classifier_selection == "last":
+            self._stage1 = "last epoch"
+        else:
+            self._stage1 = "last epoch (no validation slices with both labels)"
         in_channels = stem_channels(train.images.shape[1])
         dump = options.model_dump(mode="json")
         key0 = run_key([_FORMAT, [dump[k] for k in _STAGE0], self.context.seed], [(train, labelled)])
@@ -146,7 +178,6 @@ class AmeCamGenerator:
         if self.options.classifier_selection == "last":
             return None
         if validation is None or not {0, 1} <= set(validation.labels.tolist()):
-            self._run_notes.append("no validation slices with both labels: stage 1 keeps its last epoch")
             return None
         index = np.flatnonzero(np.isin(validation.labels, (Label.HEALTHY, Label.ANOMALOUS)))
         return LabelledSlices(validation, index, self.options.image_size, self.context.torch_device())

@@ -1,8 +1,10 @@
 """Options of the ``ame-cam`` generator (Chen et al., MICCAI 2023; baselines.md §1).
 
 Defaults are the published configuration (GPU-sized: batches of 512/256 images at the
-slice size). Fields marked *size* are the ones a CPU run shrinks; a run with any of them
-below the default says so in its notes.
+slice size). Fields marked *size* are the ones a CPU run shrinks. Every option named in
+``METHOD_FIELDS_AMECAM`` that differs from its default is reported as a ``setting``
+deviation; ``image_size``, ``simclr_normalize``, ``classifier_selection``, ``polarity``
+and ``mask_outside_brain`` are compared with the paper by the generator itself.
 """
 
 from __future__ import annotations
@@ -11,18 +13,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["SIZE_FIELDS_AMECAM", "AmeCamOptions"]
+__all__ = ["METHOD_FIELDS_AMECAM", "PUBLISHED_SIDE", "AmeCamOptions"]
 
-SIZE_FIELDS_AMECAM = (
-    "image_size",
-    "width",
-    "simclr_epochs",
-    "simclr_batch_size",
-    "classifier_epochs",
-    "classifier_batch_size",
-    "aggregation_epochs",
-    "aggregation_batch_size",
-)
+#: Published settings whose defaults are the paper's values (speed knobs and the polarity check's own
+#: parameter are not among them).
+METHOD_FIELDS_AMECAM = (
+    "width", "simclr_epochs", "simclr_batch_size", "simclr_learning_rate", "simclr_temperature",
+    "simclr_hold_epochs", "classifier_epochs", "classifier_batch_size", "classifier_learning_rate", "exit_weights",
+    "aggregation_epochs", "aggregation_batch_size", "aggregation_learning_rate", "rank_alpha", "weight_decay",
+    "threshold",
+)  # fmt: skip
+#: §1: the network sees the 240² BraTS slice, not resized.
+PUBLISHED_SIDE = 240
 
 
 class AmeCamOptions(BaseModel):

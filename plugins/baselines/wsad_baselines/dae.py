@@ -23,12 +23,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wsad_baselines._deviations import input_normalisation
 from wsad_baselines._postprocess import avgpool_erode, median_2d
 from wsad_baselines._recon import ReconstructionSegmenter
 from wsad_baselines._recon_data import HealthySlices, LazyBatches
-from wsad_baselines.config_recon import SIZE_FIELDS_DAE
+from wsad_baselines.config_recon import METHOD_FIELDS_DAE
 from wsad_baselines.torch_recon import DenoisingUNet
-from wsad_core import SliceSet
+from wsad_core import Deviation, SliceSet
 from wsad_core.training import TrainingHistory, derive_seed, train
 
 __all__ = ["DAESegmenter", "coarse_noise"]
@@ -71,18 +72,49 @@ class DAESegmenter(ReconstructionSegmenter):
 
     method = "dae"
     format = "wsad-baselines.dae/1"
-    size_fields = SIZE_FIELDS_DAE
+    setting_fields = METHOD_FIELDS_DAE
     prediction_fields = frozenset({"median_size", "predict_batch_size"})
+    healthy_cohort = False  # §3: the paper, too, trains on the tumour-free slices of its training patients
+    published_modalities = ("flair", "t1", "t1ce", "t2")  # §3: the four BraTS modalities stacked
 
     def method_notes(self) -> tuple[str, ...]:
-        """Score and post-processing as configured (§3), deviations and the deferred CC filter."""
+        """Score and post-processing as configured (§3) and the deferred CC filter (facts, not deviations)."""
         return (
             f"DAE score = channel-mean |x - x_hat| in the eroded brain, {self.options.median_size}x"
-            f"{self.options.median_size} median (§3); inputs are the pipeline's per-volume normalised slices (the "
-            "paper divides by the 99th percentile) and the foreground is the brain mask",
+            f"{self.options.median_size} median (§3)",
             "the published 3-D connected-component filter (<= 20 voxels) is a post-threshold step: use the "
             "per-volume protocol's CC filter",
         )
+
+    def method_deviations(self) -> list[Deviation]:
+        """The pipeline's normalisation and foreground, and a checkpoint rule other than the best validation loss."""
+        found = [
+            input_normalisation(
+                self.context, published="each modality divided by its 99th percentile of non-zero voxels"
+            ),
+            Deviation(
+                kind="default", what="foreground", used="the pipeline's brain mask", published="channel sum > 0.01"
+            ),
+        ]
+        published = "lowest validation loss"
+        if self.validated is False and self.options.selection != "last":
+            used = "last pseudo-epoch (no healthy validation slices)"
+            found.append(Deviation(kind="selection", what="checkpoint", used=used, published=published))
+        elif self.options.selection == "last":
+            found.append(Deviation(kind="selection", what="checkpoint", used="last pseudo-epoch", published=published))
+        return found
+
+    @property
+    def checkpoint_selection(self) -> str:
+        """The pseudo-epoch whose weights are used: lowest validation loss (§3) or the last."""
+        history = self.history
+        if self.validated is not False and self.options.selection == "best-validation":
+            rule = "lowest validation loss on healthy validation slices with fixed noise"
+        else:
+            rule = "last pseudo-epoch"
+        if history is not None and history.selected_epoch is not None:
+            rule += f" (pseudo-epoch {history.selected_epoch + 1} of {history.completed})"
+        return rule
 
     def build_model(self, in_channels: int) -> DenoisingUNet:
         """The §3 U-Net with ``in_channels`` inputs and outputs."""

@@ -53,6 +53,18 @@ class UNetSegmenter:
         self._facts: dict[str, Any] = {}
 
     @property
+    def checkpoint_selection(self) -> str:
+        """The weights used for prediction: the last epoch's, or the lowest loss on the validation pseudo-masks."""
+        if self.options.selection == "best-validation":
+            rule = "lowest loss on the validation slices' pseudo-masks"
+        else:
+            rule = "last epoch"
+        history = self.history
+        if history is not None and history.selected_epoch is not None:
+            rule += f" (epoch {history.selected_epoch + 1} of {history.completed})"
+        return rule
+
+    @property
     def provenance(self) -> dict[str, Any]:
         """Training facts recorded with the run."""
         facts = {"method": "unet", "modalities": list(self._modalities), **self._facts}
