@@ -65,9 +65,9 @@ def context_factory(wsad_context_factory):
     return wsad_context_factory
 
 
-@pytest.fixture(name="make_toy")
+@pytest.fixture(name="make_toy", scope="session")
 def make_toy_fixture():
-    """The :func:`make_toy` builder."""
+    """The :func:`make_toy` builder (session scope: module fixtures build their data with it too)."""
     return make_toy
 
 
