@@ -48,6 +48,8 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     state.verbose, state.quiet = verbose, quiet
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     handler = RichHandler(console=_stderr, show_path=False, show_time=False, markup=False)
+    # The handler keeps the console's level even while a run lowers the logger's for its run.log.
+    handler.setLevel(level)
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
     logging.getLogger("wsad").setLevel(level)
 
