@@ -13,6 +13,7 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,36 @@ def _md(text: object) -> str:
     return " ".join(str(text).split()).replace("|", "/")
 
 
+@dataclass(frozen=True, slots=True)
+class _PipelineLine:
+    """One pipeline's cells under one rule, across datasets."""
+
+    cells: list[str]
+    paper: list[str]
+    deviations: list[str]
+    facts: list[str]
+    statuses: list[str]
+
+
+def _pipeline_line(rows: Sequence[TableRow], config: BenchConfig, pipeline: str, rule: str) -> _PipelineLine:
+    line = _PipelineLine([], [], [], [], [])
+    for dataset in config.datasets:
+        members = _cell_rows(rows, config, dataset.name, pipeline, rule)
+        for metric in _METRICS:
+            hit = _find(members, metric=metric)
+            line.cells.append(_pct(hit["mean"], hit.get("std")) if hit and hit.get("mean") is not None else "—")
+            if dataset.paper_dataset:
+                line.paper.append(_paper_cell(hit))
+        prefix = f"{dataset.name}: " if len(config.datasets) > 1 else ""
+        text = _deviation_text(members)
+        if text:
+            line.deviations.append(prefix + text)
+        if _facts(members):
+            line.facts.append(prefix + _facts(members))
+        line.statuses.append(prefix + _status(members))
+    return line
+
+
 def _rule_table(rows: Sequence[TableRow], config: BenchConfig, rule: str) -> list[str]:
     papers = [d for d in config.datasets if d.paper_dataset]
     head = ["method"] + [f"{d.name} {m}" for d in config.datasets for m in ("Dice", "AUPRC")]
@@ -161,28 +192,13 @@ def _rule_table(rows: Sequence[TableRow], config: BenchConfig, rule: str) -> lis
         "|" + " --- |" * len(head),
     ]
     for pipeline in config.pipelines:
-        cells, paper, deviations, facts, statuses = [], [], [], [], []
-        for dataset in config.datasets:
-            members = _cell_rows(rows, config, dataset.name, pipeline.label, rule)
-            for metric in _METRICS:
-                hit = _find(members, metric=metric)
-                cells.append(_pct(hit["mean"], hit.get("std")) if hit and hit.get("mean") is not None else "—")
-                if dataset.paper_dataset:
-                    paper.append(_paper_cell(hit))
-            prefix = f"{dataset.name}: " if len(config.datasets) > 1 else ""
-            text = _deviation_text(members)
-            if text:
-                deviations.append(prefix + text)
-            if _facts(members):
-                facts.append(prefix + _facts(members))
-            statuses.append(prefix + _status(members))
-        label = pipeline.label + (" †" if deviations else "")
+        line = _pipeline_line(rows, config, pipeline.label, rule)
+        label = pipeline.label + (" †" if line.deviations else "")
+        facts, deviations = "; ".join(line.facts) or "—", "; ".join(line.deviations) or "none"
         lines.append(
             "| "
-            + " | ".join(
-                _md(c) for c in [label, *cells, *paper, "; ".join(facts) or "—", "; ".join(deviations) or "none"]
-            )
-            + f" | {_md('; '.join(statuses))} |"
+            + " | ".join(_md(c) for c in [label, *line.cells, *line.paper, facts, deviations])
+            + f" | {_md('; '.join(line.statuses))} |"
         )
     lines.append("")
     return lines
@@ -293,24 +309,13 @@ def render_latex(rows: Sequence[TableRow], config: BenchConfig) -> str:
         ]
         footnotes = []
         for pipeline in config.pipelines:
-            cells, paper, reasons = [], [], []
-            for dataset in config.datasets:
-                members = _cell_rows(rows, config, dataset.name, pipeline.label, rule)
-                for metric in _METRICS:
-                    hit = _find(members, metric=metric)
-                    cells.append(_pct(hit["mean"], hit.get("std")) if hit and hit.get("mean") is not None else "—")
-                    if dataset.paper_dataset:
-                        paper.append(_paper_cell(hit))
-                text = _deviation_text(members)
-                if text:
-                    reasons.append((f"{dataset.name}: " if len(config.datasets) > 1 else "") + text)
+            line = _pipeline_line(rows, config, pipeline.label, rule)
             label = _tex(pipeline.label)
-            if reasons:
-                footnotes.append(
-                    f"$^{{\\dagger{len(footnotes) + 1}}}$ {_tex(pipeline.label)}: {_tex('; '.join(reasons))}"
-                )
+            if line.deviations:
+                reasons = _tex("; ".join(line.deviations))
+                footnotes.append(f"$^{{\\dagger{len(footnotes) + 1}}}$ {_tex(pipeline.label)}: {reasons}")
                 label += f"$^{{\\dagger{len(footnotes)}}}$"
-            lines.append(" & ".join([label, *(_tex(c) for c in [*cells, *paper])]) + r" \\")
+            lines.append(" & ".join([label, *(_tex(c) for c in [*line.cells, *line.paper])]) + r" \\")
         caption = (
             f"{config.headline_protocol}, threshold rule {_rule_title(rule)}; mean ± std over seeds (%). " + LEGEND
         )
