@@ -133,8 +133,12 @@ def _facts(members: Sequence[TableRow]) -> str:
     for key in ("selection", "frame", "postproc", "modality"):
         if first.get(key) not in (None, ""):
             facts.append(f"{key} {first[key]}")
-    if first.get("n_val_patients") is not None:
-        facts.append(f"validation {first['n_val_patients']} patient(s)")
+    patients = first.get("n_val_patients")
+    if patients is not None:
+        units = first.get("n_val_units")
+        text = f"val-best on {patients} validation patient(s)"
+        text += f", {units} units" if units not in (None, -1) else ""
+        facts.append(text + (" (one patient: fragile)" if patients == 1 else ""))
     return "; ".join(facts)
 
 

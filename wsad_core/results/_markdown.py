@@ -109,7 +109,8 @@ def _row_labels(rows: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
     patients = next((row.get("n_val_patients") for row in rows if row.get("n_val_patients") is not None), None)
     if patients is not None:
         units = next((row.get("n_val_units") for row in rows if row.get("n_val_units") is not None), None)
-        facts.append(f"validation {patients} patient(s)" + (f", {units} units" if units not in (None, -1) else ""))
+        text = f"val-best on {patients} validation patient(s)" + (f", {units} units" if units not in (None, -1) else "")
+        facts.append(text + (" (one patient: fragile)" if patients == 1 else ""))
     deviations = str(first.get("deviations") or "")
     return " · ".join(facts), deviations
 

@@ -1,0 +1,75 @@
+"""docs/results.md is rendered from committed files, and its oracle never falls below its val-best."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from wsad_core.bench.aggregate import aggregate
+from wsad_core.bench.report import render_markdown, render_overview
+from wsad_core.bench.runner import bench_header, load_bench_records
+from wsad_core.metrics.thresholds import is_oracle
+
+REPO = Path(__file__).resolve().parents[2]
+DOC = REPO / "docs" / "results.md"
+RESULTS = REPO / "docs" / "results" / "brats2018-demo-cpu"
+BEGIN = "<!-- begin: wsad report docs/results/brats2018-demo-cpu --format overview -->"
+END = "<!-- end: wsad report -->"
+
+
+@pytest.fixture(scope="module")
+def committed():
+    config, records = load_bench_records(RESULTS)
+    return config, records, aggregate(records, config)
+
+
+def test_the_table_in_docs_results_is_the_rendering_of_the_committed_files(committed):
+    config, _, rows = committed
+    text = DOC.read_text(encoding="utf-8")
+    assert BEGIN in text, f"docs/results.md lacks the marker {BEGIN!r}"
+    embedded = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert embedded == render_overview(rows, config).strip(), (
+        "docs/results.md's table differs from `wsad report docs/results/brats2018-demo-cpu --format overview`"
+    )
+
+
+def test_the_committed_summary_is_the_rendering_of_the_committed_files(committed):
+    config, records, rows = committed
+    assert (RESULTS / "summary.md").read_text(encoding="utf-8") == render_markdown(
+        rows, config, bench_header(config, records)
+    )
+
+
+def test_the_oracle_bounds_every_rule_on_every_row(committed):
+    """Done-when of issue 12: oracle >= val-best (and >= fixed:0.5) on every row, every protocol."""
+    _, _, rows = committed
+    dice = [r for r in rows if r.get("metric") == "dice" and r.get("mean") is not None]
+    keys = {(r["dataset"], r["pipeline"], r.get("target", "test"), r["protocol"]) for r in dice}
+    checked = 0
+    for key in keys:
+        by_rule = {
+            r["threshold_rule"]: r["mean"]
+            for r in dice
+            if (r["dataset"], r["pipeline"], r["target"], r["protocol"]) == key
+        }
+        oracle = [value for rule, value in by_rule.items() if is_oracle(rule)]
+        if not oracle:
+            continue
+        for rule, value in by_rule.items():
+            if not is_oracle(rule):
+                assert oracle[0] >= value, f"{key}: oracle {oracle[0]} < {rule} {value}"
+                checked += 1
+    assert checked >= 10
+
+
+def test_every_two_decimal_number_in_the_prose_is_in_the_committed_tables(committed):
+    """Numbers quoted in docs/results.md come from the rendered files, not from memory."""
+    config, records, rows = committed
+    text = DOC.read_text(encoding="utf-8")
+    prose = text.split(BEGIN, 1)[0] + text.split(END, 1)[1]
+    rendered = render_markdown(rows, config, bench_header(config, records))
+    quoted = set(re.findall(r"(?<![\d.])\d{1,3}\.\d\d(?![\d])", prose))
+    missing = sorted(number for number in quoted if number not in rendered)
+    assert not missing, f"docs/results.md quotes numbers found in no committed table: {missing}"
