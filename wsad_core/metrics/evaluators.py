@@ -118,7 +118,7 @@ def evaluator_specs() -> list[EvaluatorSpec]:
             summary="RASALoRE protocol: metrics per anomalous slice (GT > 200 px), averaged over slices.",
             options=PerSliceOptions,
             factory=_per_slice,
-            label="RASALoRE per-slice: mean over test slices with > 200 lesion px (native frame)",
+            label="RASALoRE per-slice: mean over test slices with > 200 lesion px (frame: see the frame column)",
             headline=True,
             citation=_RASALORE,
         ),
