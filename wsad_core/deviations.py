@@ -179,14 +179,15 @@ def merge_deviations(*groups: Iterable[Deviation]) -> list[Deviation]:
 
 
 def describe_deviations(deviations: Sequence[Deviation], *, with_source: bool = False) -> str:
-    """One line for a table cell: ``"setting: epochs 4 (published 200); modality: flair (published t2)"``.
+    """One line for a table cell: ``"setting: epochs 4 (published 200); modality: modality flair (published t2)"``.
 
-    Empty when there are none.
+    With ``with_source`` each record names who reported it:
+    ``"setting (segmenter rasalore): epochs 4 (published 200)"``. Empty when there are none.
     """
     parts = []
     for deviation in deviations:
-        body = deviation.text() if with_source else deviation.short()
-        parts.append(f"{deviation.kind}: {body}")
+        kind = f"{deviation.kind} ({deviation.source})" if with_source and deviation.source else deviation.kind
+        parts.append(f"{kind}: {deviation.short()}")
     return "; ".join(parts)
 
 

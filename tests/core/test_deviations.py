@@ -63,5 +63,5 @@ def test_merge_orders_by_kind_and_removes_repeats():
         describe_deviations(merged)
         == "weights: weights random init (published official); modality: modality flair (published t2)"
     )
-    assert describe_deviations(merged, with_source=True).startswith("weights: generator g: weights")
+    assert describe_deviations(merged, with_source=True).startswith("weights (generator g): weights random init")
     assert describe_deviations([]) == ""

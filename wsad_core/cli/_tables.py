@@ -44,7 +44,7 @@ def summary_table(rows: Iterable[Mapping[str, Any]], *, title: str) -> Table:
         shown_rule = "—" if rule == "threshold-free" else rule
         first = next(iter(by_metric.values()))
         count = int(first.get("n_deviations") or 0)
-        departs = f"† {count} (below)" if count else "no"
+        departs = f"†{count}" if count else "no"
         table.add_row(
             protocol,
             shown_rule,
@@ -74,7 +74,10 @@ def print_run_summary(outcome: RunOutcome, console: Console | None = None) -> No
         console.print(summary_table(rows, title=f"{rows[0].get('pipeline', '')} — {label} — mean, %"))
     deviations = next((str(row["deviations"]) for row in outcome.summary if row.get("deviations")), "")
     if deviations:
-        console.print("[bold red]† Not the published method[/] — on every row above:", highlight=False)
+        console.print(
+            "[bold red]† Not the published method[/] — every row above departs from it (count in 'departs'):",
+            highlight=False,
+        )
         for deviation in deviations.split("; "):
             console.print(f"  † {deviation}", highlight=False)
     selection = next((str(row["selection"]) for row in outcome.summary if row.get("selection")), "")

@@ -28,7 +28,7 @@ def run_deviations(data: RunData, outputs: StageOutputs) -> list[Deviation]:
                 what="dataset",
                 used=f"synthetic ({data.index.name})",
                 published="real patient MRI",
-                source="data",
+                source="core",
             )
         )
     return merge_deviations(outputs.deviations, core)
