@@ -79,3 +79,21 @@ def test_selection_on_validation_labels_is_counted_by_the_core_and_said_on_every
     else:
         assert selection == "segmenter: best of two candidates"
         assert not SCORES
+
+
+def test_overlay_titles_outline_the_deviations(phantom_dataset, tmp_path, host, monkeypatch):
+    import wsad_core.pipeline.outputs as outputs
+
+    titles: list[str] = []
+    real = outputs.save_overlay
+
+    def capture(path, **kwargs):
+        titles.append(kwargs["title"])
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(outputs, "save_overlay", capture)
+    deviation = {"kind": "weights", "what": "weights", "used": "random init", "published": "official"}
+    monkeypatch.setattr(Selecting, "deviations", (deviation,), raising=False)
+    run_pipeline(make_config(phantom_dataset, tmp_path / "run", generator="zscore", segmenter="selecting"), host)
+    assert titles
+    assert all("not the published method † weights: weights" in title for title in titles)
