@@ -10,7 +10,9 @@ published settings (GPU work).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 from wsad_core.bench.config import BenchConfig
@@ -119,12 +121,20 @@ def rasalore_table1(
     name = "rasalore-table1" + ("-cpu" if scale == "cpu" else "")
     return {
         "name": name,
-        "datasets": [{"name": "data", "source": data, "modalities": [modality], "paper_dataset": paper_dataset}],
+        "datasets": [
+            {"name": _dataset_name(data), "source": data, "modalities": [modality], "paper_dataset": paper_dataset}
+        ],
         "pipelines": pipelines,
         "seeds": list(seeds),
         # The paper's numbers are per-slice in the official 256² crop frame (rasalore.md §10).
         "evaluation": {"protocol_options": {"per-slice": {"frame": "crop256"}}},
     }
+
+
+def _dataset_name(source: str) -> str:
+    """A table name for the dataset: its folder's name (``demo`` for the embedded data)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(str(source).rstrip("/")).name).strip("-.")
+    return name or "data"
 
 
 PRESETS: dict[str, Callable[..., dict[str, Any]]] = {"rasalore-table1": rasalore_table1}

@@ -93,7 +93,16 @@ def table_rules(rows: Sequence[TableRow], protocol: str) -> list[str]:
             if r["protocol"] == protocol and r.get("mean") is not None and r.get("target", "test") == "test"
         )
     )
-    return sorted(rules, key=is_oracle)
+    return sorted(rules, key=_rule_order)
+
+
+def _rule_order(rule: str) -> tuple[int, str]:
+    """Fixed rules, then val-best, then anything else, the oracle last."""
+    if is_oracle(rule):
+        return (3, rule)
+    if rule.startswith("fixed"):
+        return (0, rule)
+    return (1, rule) if rule == "val-best" else (2, rule)
 
 
 def _find(rows: Sequence[TableRow], **match: Any) -> TableRow | None:
@@ -142,12 +151,14 @@ def _facts(members: Sequence[TableRow]) -> str:
     return "; ".join(facts)
 
 
-def _status(members: Sequence[TableRow]) -> str:
+def _status(members: Sequence[TableRow], limit: int = 120) -> str:
+    """The row's status and, for a job that did not finish, the start of its reason (in full in summary.csv)."""
     status = next((r["status"] for r in members), "not run")
     if status in ("finished", "reference only"):
         return status
     reason = next((r.get("reason") for r in members if r.get("reason")), "")
-    return f"{status}: {reason}" if reason else status
+    text = f"{status}: {reason}" if reason else status
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "… (reason in full: summary.csv)"
 
 
 def _md(text: object) -> str:

@@ -66,9 +66,10 @@ def _print_table(outcome: Any, console: Console) -> None:
             value("auprc"),
             paper,
             describe_deviations(method) or "none",
-            status[:160],
+            status if len(status) <= 60 else status[:59] + "…",
         )
-    table.caption = "† not the published method (reasons on the row; sources in summary.md). n.c.: the paper's number "
+    table.caption = "† not the published method (reasons on the row; sources in summary.md; full job errors in "
+    table.caption += "summary.csv). n.c.: the paper's number "
     table.caption += (
         "is not comparable with this row. Paper numbers are per-slice Dice at fixed 0.5 in the crop256 frame."
     )
