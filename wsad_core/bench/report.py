@@ -241,9 +241,9 @@ def render_overview(rows: Sequence[TableRow], config: BenchConfig) -> str:
             for rule in rules:
                 hit = _find(test, threshold_rule=rule, metric="dice")
                 cells.append(_pct(hit["mean"], hit.get("std")) if hit else "—")
-            honest = next((r for r in rules if not is_oracle(r)), rules[0] if rules else "")
             for metric in ("auprc", "auroc"):
-                hit = _find(test, threshold_rule=honest, metric=metric)
+                # Threshold-free: the same under every rule; taken from the first rule that has it.
+                hit = next((h for rule in rules if (h := _find(test, threshold_rule=rule, metric=metric))), None)
                 cells.append(_pct(hit["mean"], hit.get("std")) if hit else "—")
             pseudo = _find(mine, target="pseudo-masks/train", protocol=protocol, metric="dice")
             cells.append(_pct(pseudo["mean"], pseudo.get("std")) if pseudo else "—")
