@@ -36,7 +36,8 @@ def bar_labels(rows: Sequence[TableRow], config: BenchConfig, rule: str) -> list
     """The bar chart's label per pipeline: the name, and ``†`` with an outline of its deviations."""
     labels = []
     for pipeline in (p for p in config.pipelines if not p.reference_only):
-        members = [r for r in rows if r["pipeline"] == pipeline.label and r.get("threshold_rule") == rule]
+        # Rows of jobs that did not finish have no rule, and still their deviations.
+        members = [r for r in rows if r["pipeline"] == pipeline.label and r.get("threshold_rule") in (rule, "")]
         method = [d for d in merge_deviations(*(row_deviations(r) for r in members)) if d.kind != "protocol"]
         outline = outline_deviations(method, limit=48)
         labels.append(f"{pipeline.label} †\n{outline}" if outline else pipeline.label)
