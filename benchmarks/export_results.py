@@ -2,10 +2,10 @@
 
     python benchmarks/export_results.py runs/brats2018-demo-cpu docs/results/brats2018-demo-cpu
 
-Copies bench.yaml, jobs.json, summary.{md,csv,tex,json}, the bar charts, and for every job its
-summary.json, env.json, split.json and config.yaml — exactly what `wsad report` reads — and
-leaves out maps, overlays (they show patient images), stage caches and per-case rows. The
-summaries in DEST are rendered again from the copied files (what `wsad report DEST` prints).
+Copies bench.yaml, jobs.json and, for every job, its summary.json, env.json, split.json and
+config.yaml — exactly what `wsad report` reads — and leaves out maps, overlays (they show
+patient images), stage caches and per-case rows. The summaries (md, csv, tex, json) and the
+bar charts in DEST are rendered again from the copied files (what `wsad report DEST` prints).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
-TOP = ("bench.yaml", "jobs.json", "summary.md", "summary.csv", "summary.tex", "summary.json")
+TOP = ("bench.yaml", "jobs.json")
 PER_JOB = ("summary.json", "env.json", "split.json", "config.yaml")
 
 
@@ -28,9 +28,6 @@ def export(source: Path, target: Path) -> list[Path]:
     for name in TOP:
         if (source / name).is_file():
             copied.append(Path(shutil.copy2(source / name, target / name)))
-    for chart in sorted((source / "plots").glob("*_dice.png")):
-        (target / "plots").mkdir(exist_ok=True)
-        copied.append(Path(shutil.copy2(chart, target / "plots" / chart.name)))
     for summary in sorted((source / "jobs").rglob("summary.json")):
         job = summary.parent
         destination = target / job.relative_to(source)
@@ -45,11 +42,17 @@ def export(source: Path, target: Path) -> list[Path]:
 def _render_again(target: Path) -> None:
     """The summaries rendered from the copied files by this version of wsad, as `wsad report` does."""
     from wsad_core.bench.aggregate import aggregate
-    from wsad_core.bench.report import write_reports
+    from wsad_core.bench.plots import bar_chart
+    from wsad_core.bench.report import table_rules, write_reports
     from wsad_core.bench.runner import bench_header, load_bench_records
 
     config, records = load_bench_records(target)
-    write_reports(target, aggregate(records, config), config, bench_header(config, records))
+    rows = aggregate(records, config)
+    write_reports(target, rows, config, bench_header(config, records))
+    for rule in table_rules(rows, config.headline_protocol):
+        bar_chart(
+            rows, config, rule, target / "plots" / f"{config.headline_protocol}_{rule.replace(':', '-')}_dice.png"
+        )
 
 
 if __name__ == "__main__":

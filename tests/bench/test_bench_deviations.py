@@ -141,7 +141,7 @@ def test_csv_json_and_latex_carry_the_deviations(bench):
 
 def test_plot_labels_and_the_console_table_mark_the_row(bench):
     config, outcome, plugin = bench
-    labels = bar_labels(outcome.rows, config, "val-best")
+    labels = bar_labels(outcome.rows, config)
     assert labels[0].startswith("DDPT †\n† ")
     assert "weights" in labels[0]
     assert labels[1] == "zscore"

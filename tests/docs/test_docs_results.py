@@ -73,3 +73,32 @@ def test_every_two_decimal_number_in_the_prose_is_in_the_committed_tables(commit
     quoted = set(re.findall(r"(?<![\d.])\d{1,3}\.\d\d(?![\d])", prose))
     missing = sorted(number for number in quoted if number not in rendered)
     assert not missing, f"docs/results.md quotes numbers found in no committed table: {missing}"
+
+
+PRESET = REPO / "docs" / "results" / "rasalore-table1-cpu"
+
+
+def test_the_committed_preset_run_marks_every_row_that_is_not_the_published_setting():
+    """`wsad bench --preset rasalore-table1 --data ../shared/data/brats2018_demo`, committed: md, csv, tex, plots."""
+    import csv
+
+    from wsad_core.bench.plots import bar_labels
+
+    config, records = load_bench_records(PRESET)
+    rows = aggregate(records, config)
+    ours = [p for p in config.pipelines if not p.reference_only]
+    assert len(ours) >= 8
+    markdown = (PRESET / "summary.md").read_text(encoding="utf-8")
+    latex = (PRESET / "summary.tex").read_text(encoding="utf-8")
+    for pipeline in ours:
+        assert not [line for line in markdown.splitlines() if line.startswith(f"| {pipeline.label} |")], pipeline.label
+        lines = [line for line in markdown.splitlines() if line.startswith(f"| {pipeline.label} † |")]
+        assert len(lines) >= 4, pipeline.label  # the overview and the table of every rule
+        # Its paper number is there for context, never plain: '(52.22) n.c.'.
+        assert all(re.search(r"\| \(\d+\.\d\d\) n\.c\. \|", line) for line in lines), pipeline.label
+        assert f"{pipeline.label}$^{{\\dagger" in latex
+    with (PRESET / "summary.csv").open(encoding="utf-8") as handle:
+        table = [r for r in csv.DictReader(handle) if r["status"] != "reference only"]
+    assert table
+    assert all(r["comparable"] == "False" and r["deviations_text"] for r in table)
+    assert all("†" in label for label in bar_labels(rows, config))

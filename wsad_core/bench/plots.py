@@ -32,12 +32,12 @@ def _save(figure: Figure, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def bar_labels(rows: Sequence[TableRow], config: BenchConfig, rule: str) -> list[str]:
+def bar_labels(rows: Sequence[TableRow], config: BenchConfig) -> list[str]:
     """The bar chart's label per pipeline: the name, and ``†`` with an outline of its deviations."""
     labels = []
     for pipeline in (p for p in config.pipelines if not p.reference_only):
-        # Rows of jobs that did not finish have no rule, and still their deviations.
-        members = [r for r in rows if r["pipeline"] == pipeline.label and r.get("threshold_rule") in (rule, "")]
+        # The method's deviations do not depend on the rule (the protocol's, left out here, do).
+        members = [r for r in rows if r["pipeline"] == pipeline.label]
         method = [d for d in merge_deviations(*(row_deviations(r) for r in members)) if d.kind != "protocol"]
         outline = outline_deviations(method, limit=48)
         labels.append(f"{pipeline.label} †\n{outline}" if outline else pipeline.label)
@@ -63,7 +63,7 @@ def bar_chart(rows: Sequence[TableRow], config: BenchConfig, rule: str, path: Pa
             errors[i, j] = 100 * (row.get("std") or 0.0)
     if np.isnan(values).all():
         return False
-    shown = bar_labels(rows, config, rule)
+    shown = bar_labels(rows, config)
     figure = Figure(figsize=(max(4.0, 1.1 * len(labels) * len(datasets) + 1.5), 3.6))
     axes = figure.add_subplot()
     width = 0.8 / len(datasets)

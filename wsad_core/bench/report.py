@@ -180,18 +180,24 @@ def _pipeline_line(rows: Sequence[TableRow], config: BenchConfig, pipeline: str,
     line = _PipelineLine([], [], [], [], [])
     for dataset in config.datasets:
         members = _cell_rows(rows, config, dataset.name, pipeline, rule)
+        mine = [r for r in rows if r["dataset"] == dataset.name and r["pipeline"] == pipeline]
         for metric in _METRICS:
             hit = _find(members, metric=metric)
             line.cells.append(_pct(hit["mean"], hit.get("std")) if hit and hit.get("mean") is not None else "—")
             if dataset.paper_dataset:
-                line.paper.append(_paper_cell(hit))
+                line.paper.append(_paper_cell(hit or _find(mine, metric=metric)))
         prefix = f"{dataset.name}: " if len(config.datasets) > 1 else ""
-        text = _deviation_text(members)
+        # The method's deviations hold under every rule; the evaluation's only where this rule has numbers.
+        method = [d for d in merge_deviations(*(row_deviations(r) for r in mine)) if d.kind != "protocol"]
+        text = describe_deviations(merge_deviations(method, *(row_deviations(r) for r in members)), with_source=True)
         if text:
             line.deviations.append(prefix + text)
         if _facts(members):
             line.facts.append(prefix + _facts(members))
-        line.statuses.append(prefix + _status(members))
+        status = _status(members or mine)
+        if not members and any(r.get("mean") is not None for r in mine):
+            status = f"finished; no value under {rule} (e.g. no fixed threshold for unbounded score maps)"
+        line.statuses.append(prefix + status)
     return line
 
 
