@@ -303,3 +303,32 @@ def test_the_preset_prompts_medsam_as_the_paper(scale):
     assert len(medsam) == 3
     for stage in medsam:
         assert {k: stage.options[k] for k in FAITHFUL_PROMPTING} == FAITHFUL_PROMPTING
+
+
+def test_cross_validation_tests_every_patient_once_and_averages_over_folds(phantom_dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("WSAD_CACHE", str(tmp_path / "cache"))
+    config = BenchConfig.model_validate(
+        {
+            "name": "folds",
+            "datasets": [{**DATA, "source": str(phantom_dataset), "split": {"folds": 3}}],
+            "pipelines": [
+                {"label": "zscore", "generator": {"name": "zscore"}},
+                {"label": "VQVAE", "reference_only": True},
+            ],
+            "evaluation": {"protocol_options": {"per-slice": {"min_lesion_pixels": 20}}},
+            "overlays": 0,
+        }
+    )
+    outcome = run_bench(config, PluginHost(), out_dir=tmp_path / "out")
+    finished = [r for r in outcome.records if r["status"] == "finished"]
+    assert sorted(r["fold"] for r in finished) == [0, 1, 2]
+    assert all("/fold-" in r["job_id"] for r in finished)
+    tested = [case for r in finished for case in json.loads((Path(r["run_dir"]) / "split.json").read_text())["test"]]
+    assert sorted(tested) == sorted(set(tested)), "no patient is tested twice"
+    assert len(tested) == 6, "every patient is tested once"
+    dice = next(
+        r for r in outcome.rows if r["pipeline"] == "zscore" and r["metric"] == "dice" and r["target"] == "test"
+    )
+    assert (dice["n_folds"], dice["n_runs"], dice["n_seeds"]) == (3, 3, 1)
+    assert dice["std"] is not None
+    assert "3-fold patient cross-validation" in (outcome.directory / "summary.md").read_text()

@@ -71,20 +71,22 @@ def _finish(row: TableRow, deviations: list[Deviation]) -> TableRow:
     return row
 
 
-def _entries(records: list[JobRecord]) -> dict[tuple[str, str, str, str], list[tuple[int, dict[str, Any]]]]:
-    by_key: dict[tuple[str, str, str, str], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+def _entries(records: list[JobRecord]) -> dict[tuple[str, str, str, str], list[tuple[JobRecord, dict[str, Any]]]]:
+    by_key: dict[tuple[str, str, str, str], list[tuple[JobRecord, dict[str, Any]]]] = defaultdict(list)
     for record in records:
         for entry in record["summary"]:
             target = entry.get("target", "test")
             if entry.get("mean") is None:
                 continue
             key = (target, entry["protocol"], entry["threshold_rule"], entry["metric"])
-            by_key[key].append((record["seed"], entry))
+            by_key[key].append((record, entry))
     return by_key
 
 
 def aggregate(records: list[JobRecord], config: BenchConfig) -> list[TableRow]:
     """One row per (dataset, pipeline, target, protocol, rule, metric) of the results.
+
+    Values are mean ± std over every finished run (seeds, and folds under cross-validation).
 
     Pipelines that produced nothing get a row per paper metric with ``status`` and ``reason``;
     reference-only pipelines get the paper's numbers with ``status="reference only"``.
@@ -134,10 +136,12 @@ def aggregate(records: list[JobRecord], config: BenchConfig) -> list[TableRow]:
                     }
                     rows.append(_finish(row, bench_deviations))
                 continue
-            for (target, protocol, rule, metric), seeded in _entries(finished).items():
-                means = [float(entry["mean"]) for _, entry in seeded]
-                thresholds = [float(e["threshold"]) for _, e in seeded if e.get("threshold") is not None]
-                first = seeded[0][1]
+            for (target, protocol, rule, metric), runs in _entries(finished).items():
+                means = [float(entry["mean"]) for _, entry in runs]
+                thresholds = [float(e["threshold"]) for _, e in runs if e.get("threshold") is not None]
+                seeds = sorted({int(r["seed"]) for r, _ in runs})
+                folds = sorted({int(r["fold"]) for r, _ in runs if r.get("fold") is not None})
+                first = runs[0][1]
                 paper = _paper_value(pipeline, dataset, metric) if target == "test" else None
                 if protocol != config.headline_protocol:
                     paper = None
@@ -153,8 +157,10 @@ def aggregate(records: list[JobRecord], config: BenchConfig) -> list[TableRow]:
                     "metric": metric,
                     "mean": statistics.fmean(means),
                     "std": statistics.stdev(means) if len(means) > 1 else None,
-                    "n_seeds": len(means),
-                    "seeds": " ".join(str(s) for s, _ in seeded),
+                    "n_seeds": len(seeds),
+                    "seeds": " ".join(str(s) for s in seeds),
+                    "n_folds": len(folds) or None,
+                    "n_runs": len(means),
                     "threshold": statistics.fmean(thresholds) if thresholds else None,
                     "paper_value": paper,
                     **{name: first.get(name) for name in ROW_LABELS if first.get(name) is not None},

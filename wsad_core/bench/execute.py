@@ -65,7 +65,7 @@ def execute_group(
     host = PluginHost()
     records = []
     for payload in payloads:
-        record: JobRecord = {key: payload[key] for key in ("job_id", "dataset", "pipeline", "seed")}
+        record: JobRecord = {key: payload.get(key) for key in ("job_id", "dataset", "pipeline", "seed", "fold")}
         config = RunConfig.model_validate(payload["config"])
         run_dir = Path(str(config.output.out_dir))
         record["run_dir"] = str(run_dir)

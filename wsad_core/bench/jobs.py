@@ -26,10 +26,12 @@ class Job:
     """One run of the benchmark.
 
     Attributes:
-        job_id: ``<dataset>/<pipeline>/seed-<seed>``, also its directory under ``jobs/``.
+        job_id: ``<dataset>/<pipeline>/seed-<seed>`` (``…/fold-<f>/seed-<seed>`` under cross-validation),
+            also its directory under ``jobs/``.
         dataset: dataset name.
         pipeline: pipeline label.
         seed: method seed.
+        fold: the test fold under patient-level cross-validation (``split.folds``), else ``None``.
         config: the run configuration (``None`` for reference-only rows).
         group: jobs with the same group share a trained generator (and refiner) and run
             one after the other in one task, so the shared stages are computed once.
@@ -41,6 +43,7 @@ class Job:
     seed: int
     config: RunConfig | None
     group: str
+    fold: int | None = None
 
     def payload(self) -> dict[str, Any]:
         """Plain data for another process."""
@@ -49,12 +52,17 @@ class Job:
             "dataset": self.dataset,
             "pipeline": self.pipeline,
             "seed": self.seed,
+            "fold": self.fold,
             "config": None if self.config is None else self.config.model_dump(mode="json"),
         }
 
 
-def _run_config(config: BenchConfig, dataset: BenchDataset, pipeline: BenchPipeline, seed: int, out: Path) -> RunConfig:
+def _run_config(
+    config: BenchConfig, dataset: BenchDataset, pipeline: BenchPipeline, seed: int, fold: int | None, out: Path
+) -> RunConfig:
     data = dataset.model_dump(exclude={"name", "paper_dataset", "same_as_paper"})
+    if fold is not None:
+        data["split"] = {**data["split"], "fold": fold}
     return RunConfig.model_validate(
         {
             "data": data,
@@ -67,10 +75,11 @@ def _run_config(config: BenchConfig, dataset: BenchDataset, pipeline: BenchPipel
     )
 
 
-def _group(dataset: str, seed: int, pipeline: BenchPipeline) -> str:
+def _group(dataset: str, seed: int, pipeline: BenchPipeline, fold: int | None = None) -> str:
     upstream = {
         "dataset": dataset,
         "seed": seed,
+        "fold": fold,
         "generator": pipeline.generator.model_dump() if pipeline.generator else None,
         "refiner": pipeline.refiner.model_dump() if pipeline.refiner else None,
     }
@@ -80,16 +89,24 @@ def _group(dataset: str, seed: int, pipeline: BenchPipeline) -> str:
 
 
 def plan_jobs(config: BenchConfig, bench_dir: Path) -> list[Job]:
-    """Every job of ``config``, in table order (datasets, then pipelines, then seeds)."""
+    """Every job of ``config``, in table order (datasets, then pipelines, then folds, then seeds).
+
+    A dataset with ``split.folds = k`` is run k times per pipeline and seed, each fold's patients
+    tested once (patient-level cross-validation); a reference-only row needs one job.
+    """
     jobs = []
     for dataset in config.datasets:
+        folds: list[int | None] = list(range(dataset.split.folds)) if dataset.split.folds else [None]
         for pipeline in config.pipelines:
-            for seed in config.seeds:
-                job_id = f"{slug(dataset.name)}/{slug(pipeline.label)}/seed-{seed}"
-                run = None
-                if not pipeline.reference_only:
-                    run = _run_config(config, dataset, pipeline, seed, bench_dir / "jobs" / job_id)
-                jobs.append(Job(job_id, dataset.name, pipeline.label, seed, run, _group(dataset.name, seed, pipeline)))
+            for fold in folds if not pipeline.reference_only else [None]:
+                for seed in config.seeds:
+                    part = "" if fold is None else f"fold-{fold}/"
+                    job_id = f"{slug(dataset.name)}/{slug(pipeline.label)}/{part}seed-{seed}"
+                    run = None
+                    if not pipeline.reference_only:
+                        run = _run_config(config, dataset, pipeline, seed, fold, bench_dir / "jobs" / job_id)
+                    group = _group(dataset.name, seed, pipeline, fold)
+                    jobs.append(Job(job_id, dataset.name, pipeline.label, seed, run, group, fold))
     return jobs
 
 

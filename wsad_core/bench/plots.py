@@ -109,6 +109,8 @@ def overlay_grid(
     finished = [r for r in records if r["status"] == "finished" and r["dataset"] == dataset.name and r["seed"] == seed]
     if not finished:
         return False
+    # Under cross-validation each fold tests other patients: the grid shows one fold's.
+    finished = [r for r in finished if r.get("fold") == finished[0].get("fold")]
     split = json.loads((Path(finished[0]["run_dir"]) / "split.json").read_text())
     index = open_dataset(dataset.source, host, adapter=dataset.adapter, options=dataset.adapter_options)
     chosen = []

@@ -48,6 +48,8 @@ _COLUMNS = (
     "std",
     "n_seeds",
     "seeds",
+    "n_folds",
+    "n_runs",
     "threshold",
     "frame",
     "postproc",
@@ -279,7 +281,11 @@ def render_markdown(rows: Sequence[TableRow], config: BenchConfig, header: Mappi
     lines += ["", "## Overview", "", render_overview(rows, config)]
     for rule in table_rules(rows, config.headline_protocol) or [""]:
         lines += _rule_table(rows, config, rule)
-    lines += ["Values: mean ± std over seeds (std omitted for one seed) of the per-job means, in %. " + LEGEND, ""]
+    lines += [
+        "Values: mean ± std over seeds (and folds under cross-validation; std omitted for one run) of the per-job "
+        "means, in %. " + LEGEND,
+        "",
+    ]
     notes = sorted({(r["pipeline"], r["notes"]) for r in rows if r.get("notes")})
     if notes:
         lines += ["## Other facts reported by the methods", ""] + [f"- **{p}**: {n}" for p, n in notes] + [""]
@@ -337,9 +343,7 @@ def render_latex(rows: Sequence[TableRow], config: BenchConfig) -> str:
                 footnotes.append(f"$^{{\\dagger{len(footnotes) + 1}}}$ {_tex(pipeline.label)}: {reasons}")
                 label += f"$^{{\\dagger{len(footnotes)}}}$"
             lines.append(" & ".join([label, *(_tex(c) for c in [*line.cells, *line.paper])]) + r" \\")
-        caption = (
-            f"{config.headline_protocol}, threshold rule {_rule_title(rule)}; mean ± std over seeds (%). " + LEGEND
-        )
+        caption = f"{config.headline_protocol}, threshold rule {_rule_title(rule)}; mean ± std over runs (%). " + LEGEND
         lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{_tex(caption)}}}"]
         if footnotes:
             lines += [r"\par\footnotesize", *(f"{note}\\\\" for note in footnotes)]

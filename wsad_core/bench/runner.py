@@ -6,7 +6,7 @@ Layout of a benchmark directory::
     <bench>/run.json            status and fingerprint (resume refuses another configuration)
     <bench>/env.json            environment
     <bench>/jobs.json           one record per job: finished / failed / unavailable, error, seconds
-    <bench>/jobs/<dataset>/<pipeline>/seed-<s>/   each job's full run directory
+    <bench>/jobs/<dataset>/<pipeline>/[fold-<f>/]seed-<s>/   each job's full run directory
     <bench>/stages/             stage outputs shared by the jobs (content-addressed)
     <bench>/metrics/cases.csv   every job's long-format rows, with job columns
     <bench>/summary.csv .md .tex
@@ -54,7 +54,7 @@ class BenchOutcome:
 
 def _preflight(job: Job, host: PluginHost) -> JobRecord | None:
     """A record for jobs that cannot run (unknown plugin, invalid options), else ``None``."""
-    base = {"job_id": job.job_id, "dataset": job.dataset, "pipeline": job.pipeline, "seed": job.seed}
+    base = {"job_id": job.job_id, "dataset": job.dataset, "pipeline": job.pipeline, "seed": job.seed, "fold": job.fold}
     if job.config is None:
         return {**base, "status": "reference only"}
     try:
@@ -185,8 +185,13 @@ def bench_header(config: BenchConfig, records: list[JobRecord]) -> dict[str, str
     datasets = "; ".join(
         f"{d.name} = {d.source} ({', '.join(d.modalities)}; slices {d.preprocess.skip_first}..D-"
         f"{d.preprocess.skip_last} at {d.preprocess.size}², {d.preprocess.normalisation} normalisation; split seed "
-        f"{d.split.seed}, test fraction {d.split.test_fraction}, at least {d.split.min_validation_patients} "
-        f"validation patients where 3 training patients remain"
+        f"{d.split.seed}, "
+        + (
+            f"{d.split.folds}-fold patient cross-validation (every patient tested once)"
+            if d.split.folds
+            else f"test fraction {d.split.test_fraction}"
+        )
+        + f", at least {d.split.min_validation_patients} validation patients where 3 training patients remain"
         + (f", first {d.max_cases} cases" if d.max_cases else "")
         + (", the paper's data" if d.same_as_paper else "")
         + ")"
