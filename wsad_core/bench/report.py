@@ -64,7 +64,6 @@ _COLUMNS = (
     "n_deviations",
     "deviations_text",
     "reason",
-    "notes",
 )
 _NOT_COMPARABLE = "n.c."
 LEGEND = (
@@ -362,9 +361,20 @@ def render_csv(rows: Sequence[TableRow]) -> str:
 
 
 def render_json(rows: Sequence[TableRow], config: BenchConfig, header: Mapping[str, str]) -> str:
-    """``summary.json``: the header, the configuration and every row with its deviations as records."""
-    document = {"name": config.name, "header": dict(header), "config": config.model_dump(mode="json"), "rows": rows}
-    return json.dumps(document, indent=1, default=str) + "\n"
+    """``summary.json``: the header, the configuration, every row with its deviations as records.
+
+    The methods' other facts (``notes``) are stored once per pipeline, not on every row.
+    """
+    notes = {f"{r['dataset']} / {r['pipeline']}": r["notes"] for r in rows if r.get("notes")}
+    slim = [{key: value for key, value in row.items() if key != "notes"} for row in rows]
+    document = {
+        "name": config.name,
+        "header": dict(header),
+        "config": config.model_dump(mode="json"),
+        "notes": notes,
+        "rows": slim,
+    }
+    return json.dumps(document, indent=None, separators=(",", ":"), default=str) + "\n"
 
 
 def write_reports(directory: Path, rows: Sequence[TableRow], config: BenchConfig, header: Mapping[str, str]) -> None:
