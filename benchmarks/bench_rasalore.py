@@ -1,19 +1,24 @@
-"""RASALoRE cost: train step and inference per slice, peak memory, parameter count.
+"""RASALoRE cost: train step, inference and augmentation per batch, peak memory — reference vs fast.
 
-Each configuration (batch size × memory format) runs in its own subprocess so that its
-peak memory is its own (CPU: peak RSS of that process; CUDA: ``max_memory_allocated``).
-A train step is the full method: forward at the preset's size (paper: 128² in, 256² out),
-the complete RASALoRE loss (L_Dec with the Gaussian weight maps and a refined mask,
-L_PA, L_Struct), backward and an SGD step. Inference is a forward pass under
-``inference_mode``. Times are the best of ``--repeats`` after one warm-up step; bf16
-autocast is used on CUDA only (as in training). The paper reports ~12 GB of GPU memory
-for training at batch 16 (A6000).
+Each configuration runs in its own subprocess so that its peak memory is its own (CPU: peak
+RSS of that process; CUDA: ``max_memory_allocated``). A train step is the full method:
+forward at the preset's size (paper: 128² in, 256² out), the complete RASALoRE loss (L_Dec
+with the Gaussian weight maps and a refined mask, L_PA, L_Struct), backward and an SGD step.
+Inference is a forward pass under ``inference_mode``. Times are the median of ``--repeats``
+after one warm-up step; bf16 autocast on CUDA only (as in training).
+
+Three implementations of the same function are compared in one run (tests check they agree to
+float32 rounding): ``reference`` (the original operation sequence), ``fast`` (the default:
+channels-last activations, fused LayerNorm, no unused pools, LoRE queries projected once,
+Gaussian weight maps as matrix products) and ``fast+ckpt`` (activation checkpointing). The
+last lines print the speed-up and memory ratios against ``reference``. ``--profile`` prints
+torch.profiler's per-operator table of one train step of each implementation.
 
 Usage::
 
-    python benchmarks/bench_rasalore.py                      # paper preset, CPU, batch 16 and 4
-    python benchmarks/bench_rasalore.py --preset cpu-small --batch 16 --batch 4
-    python benchmarks/bench_rasalore.py --device cuda        # AMP (bf16) on CUDA
+    python benchmarks/bench_rasalore.py                                  # cpu-small and paper, batch 16
+    python benchmarks/bench_rasalore.py --preset cpu-small --batch 16 --profile
+    python benchmarks/bench_rasalore.py --device cuda                    # AMP (bf16) on CUDA
 """
 
 from __future__ import annotations
@@ -22,11 +27,13 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
 
 import torch
+from wsad_rasalore._augment import PaperAugment, augment_batch
 from wsad_rasalore._data import Batch
 from wsad_rasalore._training import StagePlan, batch_loss
 from wsad_rasalore.config import RasaloreOptions
@@ -34,6 +41,12 @@ from wsad_rasalore.lore import lore_embedding
 from wsad_rasalore.torch_model import RasaloreNet, parameter_counts
 
 from wsad_core.device import autocast
+
+IMPLEMENTATIONS = {
+    "reference": {"implementation": "reference"},
+    "fast": {"implementation": "fast"},
+    "fast+ckpt": {"implementation": "fast", "activation_checkpointing": True},
+}
 
 
 def _batch(options: RasaloreOptions, size: int) -> Batch:
@@ -62,19 +75,37 @@ def _time(fn, repeats: int, device: torch.device) -> float:
     return best
 
 
-def run_single(preset: str, batch_size: int, device_name: str, channels_last: bool, repeats: int, mode: str) -> dict:
-    """One configuration in this process: ``mode`` is 'train' or 'infer'."""
-    options = RasaloreOptions(preset=preset, channels_last=channels_last)
+def _median_time(fn, repeats: int, device: torch.device) -> float:
+    fn()  # warm-up (oneDNN primitive creation, CUDA kernels)
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        begin = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - begin)
+    return statistics.median(times)
+
+
+def run_single(
+    preset: str, batch_size: int, device_name: str, variant: str, repeats: int, mode: str, profile: bool = False
+) -> dict:
+    """One configuration in this process: ``mode`` is 'train', 'infer' or 'augment'."""
+    options = RasaloreOptions(preset=preset, **IMPLEMENTATIONS[variant])
     geometry = options.geometry()
     device = torch.device(device_name)
     amp = device.type == "cuda"
     torch.manual_seed(0)
-    net = RasaloreNet(geometry, {"t2": lore_embedding(geometry.num_points, geometry.embed_dim, 0)}).to(device)
-    if channels_last:
-        net = net.to(memory_format=torch.channels_last)
+    net = RasaloreNet(geometry, {"t2": lore_embedding(geometry.num_points, geometry.embed_dim, 0)})
+    net.configure(reference=options.implementation == "reference", checkpointing=options.activation_checkpointing)
+    net = net.to(device)
     batch = _batch(options, batch_size)
     plan = StagePlan(("t2",), None, 0, 1, "bench")
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    augment = PaperAugment()
+    generator = torch.Generator().manual_seed(0)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
@@ -88,13 +119,25 @@ def run_single(preset: str, batch_size: int, device_name: str, channels_last: bo
 
     def infer() -> None:
         net.eval()
-        images = batch.images.to(device)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), autocast(device.type, amp):
-            torch.sigmoid(net(images).logits.float())
+            torch.sigmoid(net(batch.images.to(device)).logits.float())
 
-    seconds = _time(train_step if mode == "train" else infer, repeats, device)
+    def augment_step() -> None:
+        masks = [batch.ddpt[:, None, ::2, ::2], batch.ddpt[:, None]]
+        if batch.sam is not None:
+            masks.append(batch.sam[:, None])
+        augment_batch(batch.images, masks, generator, augment)
+
+    step = {"train": train_step, "infer": infer, "augment": augment_step}[mode]
+    seconds = _median_time(step, repeats, device)
+    table = None
+    if profile and mode == "train":
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
+
+        with torch_profile(activities=[ProfilerActivity.CPU]) as profiler:
+            train_step()
+        table = profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=15)
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) / 2**30
     else:
@@ -106,66 +149,106 @@ def run_single(preset: str, batch_size: int, device_name: str, channels_last: bo
         "device": device_name if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": torch.get_num_threads(),
         "amp": amp,
-        "channels_last": channels_last,
+        "implementation": variant,
         "batch": batch_size,
         "mode": mode,
         "seconds_per_batch": seconds,
         "ms_per_slice": 1000 * seconds / batch_size,
         "peak_gib": peak,
         "peak_kind": "cuda max_memory_allocated" if device.type == "cuda" else "process peak RSS",
+        "profile": table,
     }
+
+
+def _subprocess_row(args: argparse.Namespace, preset: str, batch: int, variant: str, mode: str) -> dict:
+    command = [
+        sys.executable,
+        __file__,
+        "--device",
+        args.device,
+        "--threads",
+        str(args.threads),
+        "--repeats",
+        str(args.repeats),
+        "--single",
+        f"{preset},{batch},{variant},{mode}",
+    ]
+    if args.profile:
+        command.append("--profile")
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="paper", choices=["paper", "cpu-small"])
-    parser.add_argument("--batch", type=int, action="append", help="batch size, repeatable (default 16 and 4)")
+    parser.add_argument(
+        "--preset", action="append", choices=["paper", "cpu-small"], help="repeatable (default: cpu-small and paper)"
+    )
+    parser.add_argument("--batch", type=int, action="append", help="batch size, repeatable (default 16)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--memory-format", choices=["both", "contiguous", "channels_last"], default="both")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--variant", action="append", choices=list(IMPLEMENTATIONS), help="repeatable (default: all three)"
+    )
+    parser.add_argument("--profile", action="store_true", help="print the per-operator table of one train step")
     parser.add_argument("--json", help="write the rows to this file")
     parser.add_argument("--single", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.single:
-        batch, channels_last, mode = args.single.split(",")
-        row = run_single(args.preset, int(batch), args.device, channels_last == "1", args.repeats, mode)
-        print(json.dumps(row))
+        preset, batch, variant, mode = args.single.split(",")
+        print(json.dumps(run_single(preset, int(batch), args.device, variant, args.repeats, mode, args.profile)))
         return
-    formats = {"both": [False, True], "contiguous": [False], "channels_last": [True]}[args.memory_format]
     rows = []
-    for batch in args.batch or [16, 4]:
-        for channels_last in formats:
-            for mode in ("train", "infer"):
-                command = [
-                    sys.executable,
-                    __file__,
-                    "--preset",
-                    args.preset,
-                    "--device",
-                    args.device,
-                    "--threads",
-                    str(args.threads),
-                    "--repeats",
-                    str(args.repeats),
-                    "--single",
-                    f"{batch},{int(channels_last)},{mode}",
-                ]
-                result = subprocess.run(command, capture_output=True, text=True, check=True)
-                row = json.loads(result.stdout.strip().splitlines()[-1])
-                rows.append(row)
-                print(
-                    f"{row['preset']:9s} {row['device']:10s} threads {row['threads']} "
-                    f"{'channels_last' if channels_last else 'contiguous   '} B={batch:<3d} {mode:5s} "
-                    f"{row['seconds_per_batch']:8.2f} s/batch {row['ms_per_slice']:9.1f} ms/slice "
-                    f"peak {row['peak_gib']:5.2f} GiB ({row['peak_kind']})",
-                    flush=True,
-                )
-    print(f"parameters: {rows[0]['parameters']:,} ({rows[0]['geometry']})")
+    variants = args.variant or list(IMPLEMENTATIONS)
+    for preset in args.preset or ["cpu-small", "paper"]:
+        for batch in args.batch or [16]:
+            for variant in variants:
+                for mode in ("train", "infer", "augment"):
+                    if mode == "augment" and variant != variants[0]:
+                        continue  # the augmentation does not depend on the network
+                    row = _subprocess_row(args, preset, batch, variant, mode)
+                    rows.append(row)
+                    print(
+                        f"{preset:9s} {row['device']:6s} threads {row['threads']} {variant:10s} B={batch:<3d} "
+                        f"{mode:7s} {row['seconds_per_batch']:8.3f} s/batch {row['ms_per_slice']:8.1f} ms/slice "
+                        f"peak {row['peak_gib']:5.2f} GiB ({row['peak_kind']})",
+                        flush=True,
+                    )
+                    if row["profile"]:
+                        print(row["profile"], flush=True)
+            _print_ratios(rows, preset, batch)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(rows, handle, indent=2)
+
+
+def _print_ratios(rows: list[dict], preset: str, batch: int) -> None:
+    by = {(r["implementation"], r["mode"]): r for r in rows if r["preset"] == preset and r["batch"] == batch}
+    base = by.get(("reference", "train"))
+    if base is None:
+        return
+    print(f"{preset} B={batch}: {base['parameters']:,} parameters ({base['geometry']})")
+    for variant in ("fast", "fast+ckpt"):
+        train, infer = by.get((variant, "train")), by.get((variant, "infer"))
+        if train is None or infer is None:
+            continue
+        print(
+            f"  {variant:10s} train step {base['seconds_per_batch'] / train['seconds_per_batch']:.2f}x faster, "
+            f"inference {by[('reference', 'infer')]['seconds_per_batch'] / infer['seconds_per_batch']:.2f}x faster, "
+            f"training peak {train['peak_gib']:.2f} GiB vs {base['peak_gib']:.2f} GiB "
+            f"({train['peak_gib'] / base['peak_gib']:.2f}x)",
+            flush=True,
+        )
+    augment = by.get(("reference", "augment"))
+    if augment is not None:
+        share = (
+            augment["seconds_per_batch"] / (augment["seconds_per_batch"] + by[("fast", "train")]["seconds_per_batch"])
+            if ("fast", "train") in by
+            else float("nan")
+        )
+        print(f"  augmentation {augment['seconds_per_batch'] * 1000:.1f} ms/batch ({share:.0%} of a fast step)")
 
 
 if __name__ == "__main__":

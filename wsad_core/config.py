@@ -106,6 +106,12 @@ class OutputConfig(BaseModel):
     out_dir: Path | None = Field(None, description="Run directory; default runs/<timestamp>-<pipeline>.")
     overlays: int = Field(8, ge=0, description="Number of PNG overlays of test slices.")
     save_maps: bool = Field(True, description="Write predicted maps as NIfTI in each input's space.")
+    learning_curves: bool = Field(
+        False,
+        description="Let trainable stages report per-epoch validation maps: the core scores them against the "
+        "validation patients' ground truth (report only; the plugin never sees the number) and writes "
+        "learning_curve.csv/.png. Costs one prediction of the validation slices per epoch.",
+    )
 
 
 class RunConfig(BaseModel):

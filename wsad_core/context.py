@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +70,11 @@ class BuildContext:
             than 200 lesion pixels. The plugin never sees the ground truth itself; once it calls
             this, every row of the run says ``selection=gt-val``. ``None`` without validation
             patients (and outside the segmenter stage).
+        learning_curve: report only, ``None`` unless the run asked for learning curves
+            (``output.learning_curves``): ``learning_curve(epoch, maps, values)`` takes the maps
+            of the same ``validation`` slices after an epoch and the plugin's own numbers
+            (e.g. Dice against the validation pseudo-masks); the core scores the maps against
+            ground truth and writes the curve. It returns nothing: a plugin cannot select on it.
     """
 
     device: str = "cpu"
@@ -81,6 +86,7 @@ class BuildContext:
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("wsad.plugin"))
     preprocessing: PreprocessConfig | None = None
     validation_dice: Callable[[ScoreMaps], float] | None = None
+    learning_curve: Callable[[int, ScoreMaps, Mapping[str, float]], None] | None = None
 
     def torch_device(self) -> torch.device:
         """``device`` as a :class:`torch.device`."""

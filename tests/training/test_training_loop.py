@@ -240,3 +240,20 @@ def test_seeded_runs_are_identical_and_seed_changes_the_batches(toy, tmp_path):
         runs.append(model)
     assert toy.state_equal(runs[0], runs[1])
     assert not toy.state_equal(runs[0], runs[2])
+
+
+def test_monitor_values_are_recorded_per_epoch_in_eval_mode_and_never_select(toy, tmp_path):
+    model, optimizer, scheduler = toy.make_model()
+    seen = []
+
+    def monitor(epoch):
+        seen.append((epoch, model.training, torch.is_grad_enabled()))
+        return {"dice": 1.0 - epoch / 10}
+
+    history = _train(toy, tmp_path, model, optimizer, scheduler, epochs=3, monitor=monitor)
+    assert seen == [(0, False, False), (1, False, False), (2, False, False)]
+    assert history.monitor == [{"dice": 1.0}, {"dice": 0.9}, {"dice": 0.8}]
+    assert history.selected_epoch == 2  # 'last': a falling monitor value chooses nothing
+    assert model.training
+    stored = read_checkpoint(tmp_path / "ckpt" / "last.pt")["history"]
+    assert stored["monitor"] == history.monitor

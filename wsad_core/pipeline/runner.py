@@ -17,6 +17,7 @@ from wsad_core.context import BuildContext, SilentProgress
 from wsad_core.deviations import describe_deviations
 from wsad_core.device import resolve_device, seed_everything
 from wsad_core.errors import ContractError
+from wsad_core.pipeline.curves import CURVE_FILE, LearningCurve, plot_learning_curve
 from wsad_core.pipeline.data_stage import RunData, load_run_data
 from wsad_core.pipeline.evaluate import evaluate_maps, evaluate_pseudo_masks
 from wsad_core.pipeline.labels import describe_selection, describe_thresholds, run_deviations
@@ -148,14 +149,23 @@ def _base_key(config: RunConfig, data: RunData) -> str:
 
 
 def _context_factory(
-    config: RunConfig, store: StageStorage, device: str, progress: ProgressReporter, data: RunData | None = None
+    config: RunConfig,
+    store: StageStorage,
+    device: str,
+    progress: ProgressReporter,
+    data: RunData | None = None,
+    curve_dir: Path | None = None,
 ) -> Callable[[PlannedStage, str | None], BuildContext]:
     def make(stage: PlannedStage, key: str | None = None) -> BuildContext:
-        scorer = None
+        scorer = curve = None
         if stage.role == "segmenter" and data is not None and data.validation is not None:
             positions = data.validation_positions
             if positions is not None and positions.size:
-                scorer = ValidationDice(data.validation, positions, config.data.preprocess.min_lesion_pixels)
+                minimum = config.data.preprocess.min_lesion_pixels
+                scorer = ValidationDice(data.validation, positions, minimum)
+                if curve_dir is not None and config.output.learning_curves:
+                    label = f"{stage.role}/{stage.name}"
+                    curve = LearningCurve(curve_dir / CURVE_FILE, data.validation, positions, minimum, label)
         # Keyed work dirs are emptied when the stage's configuration changes, so a plugin
         # never resumes from a checkpoint of another configuration.
         return BuildContext(
@@ -168,6 +178,7 @@ def _context_factory(
             logger=logging.getLogger(f"wsad.{stage.role}.{stage.name}"),
             preprocessing=config.data.preprocess,
             validation_dice=scorer,
+            learning_curve=curve,
         )
 
     return make
@@ -187,7 +198,7 @@ def _execute(
     data = load_run_data(config.data, host, progress)
     rundir.write_split(data.split.to_dict())
     positions = choose_overlay_slices(list(data.test.slices.case_ids), data.test.lesion_pixels, config.output.overlays)
-    make_context = _context_factory(config, store, device, progress, data)
+    make_context = _context_factory(config, store, device, progress, data, rundir.root)
     base_key = _base_key(config, data)
     outputs = run_stages(plan, data, host, store, make_context, base_key=base_key, overlay_positions=positions)
     if outputs.test_maps is None:
@@ -247,6 +258,10 @@ def _execute(
     if config.output.save_maps:
         write_maps(rundir, data.test, test_native, progress)
     write_overlays(rundir, data.test, test_native, positions, outputs.overlay_masks, evaluation, deviations=deviations)
+    if config.output.learning_curves:
+        title = f"{config.pipeline.label()} on {data.index.name}: validation patients, per-slice Dice at 0.5"
+        if plot_learning_curve(rundir.root / CURVE_FILE, rundir.root / "learning_curve.png", title) is None:
+            log.warning("learning curves were requested but no stage reported one (cached stages report nothing)")
     log.info("run took %.1f s", time.perf_counter() - started)
     return summary
 

@@ -24,6 +24,8 @@ class TrainingHistory:
         best_epoch: epoch with the lowest finite validation loss, if any.
         selected_epoch: epoch whose weights the model holds after training.
         resumed_at: epochs at which an interrupted run was continued.
+        monitor: what ``train``'s ``monitor`` returned after each epoch (empty without it):
+            report-only values such as a validation Dice, never used to choose weights.
     """
 
     epochs: int
@@ -35,6 +37,7 @@ class TrainingHistory:
     best_epoch: int | None = None
     selected_epoch: int | None = None
     resumed_at: list[int] = field(default_factory=list)
+    monitor: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def completed(self) -> int:

@@ -29,7 +29,7 @@ import inspect
 import itertools
 import math
 import time
-from collections.abc import Callable, Iterable, Sized
+from collections.abc import Callable, Iterable, Mapping, Sized
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -65,6 +65,7 @@ def train(
     scheduler: Any = None,
     validate: Callable[[], float] | None = None,
     selection: Selection = "last",
+    monitor: Callable[[int], Mapping[str, float]] | None = None,
     grad_clip: float | None = None,
     description: str = "training",
 ) -> TrainingHistory:
@@ -90,6 +91,9 @@ def train(
             without gradients.
         selection: ``"last"`` keeps the final weights; ``"best-validation"`` loads those of
             the epoch with the lowest validation loss.
+        monitor: ``monitor(epoch) -> {name: value}`` after each epoch (after ``validate``, in
+            eval mode without gradients): learning-curve values recorded in the history and
+            the log, never used for selection.
         grad_clip: maximum gradient norm, or ``None``.
         description: progress-bar and log label.
 
@@ -130,6 +134,8 @@ def train(
         if validate is not None:
             val_loss = _validation_loss(model, validate, context)
             history.val_loss.append(val_loss)
+        if monitor is not None:
+            history.monitor.append(_monitored(model, monitor, epoch, context))
         _step_scheduler(scheduler, val_loss if val_loss is not None else train_loss)
         history.seconds.append(time.perf_counter() - started)
         improved = val_loss is not None and _improves(history, val_loss)
@@ -142,6 +148,8 @@ def train(
             _save_last(checkpoint_dir / _LAST, model, optimizer, scheduler, history, epoch)
         distributed.barrier()
         validation = "" if val_loss is None else f", validation {val_loss:.5f}"
+        if history.monitor and len(history.monitor) == epoch + 1:
+            validation += "".join(f", {name} {value:.4f}" for name, value in history.monitor[-1].items())
         summary = (description, epoch + 1, epochs, train_loss, validation, history.seconds[-1])
         context.logger.info("%s epoch %d/%d: loss %.5f%s (%.1f s)", *summary)
     _select(checkpoint_dir, model, history, context, description)
@@ -305,6 +313,17 @@ def _validation_loss(model: torch.nn.Module, validate: Callable[[], float], cont
     try:
         with torch.no_grad(), autocast(context.device, context.amp):
             return float(validate())
+    finally:
+        model.train()
+
+
+def _monitored(
+    model: torch.nn.Module, monitor: Callable[[int], Mapping[str, float]], epoch: int, context: BuildContext
+) -> dict[str, float]:
+    model.eval()
+    try:
+        with torch.no_grad(), autocast(context.device, context.amp):
+            return {str(name): float(value) for name, value in monitor(epoch).items()}
     finally:
         model.train()
 

@@ -167,3 +167,23 @@ def test_contract_errors(context_factory, make_toy):
         segmenter.fit(toy.slices, None)
     with pytest.raises(ContractError, match="do not match"):
         segmenter.fit(toy.slices, toy.truth_masks().select(slice(0, 4)))
+
+
+def test_learning_curve_reports_validation_maps_each_epoch_without_changing_training(context_factory, make_toy):
+    toy, validation = make_toy(16, 48, seed=6), make_toy(8, 48, seed=16)
+    calls = []
+
+    def learning_curve(epoch, maps, values):
+        calls.append((epoch, maps.scores.shape, dict(values)))
+
+    options = UNetOptions(**(TINY | {"epochs": 3}))
+    test = make_toy(4, 48, seed=26, hidden=True).slices
+    plain = UNetSegmenter(options, context_factory(seed=0, name="plain"))
+    plain.fit(toy.slices, toy.truth_masks(), validation=validation.slices, validation_masks=validation.truth_masks())
+    watched = UNetSegmenter(options, context_factory(seed=0, name="watched", learning_curve=learning_curve))
+    watched.fit(toy.slices, toy.truth_masks(), validation=validation.slices, validation_masks=validation.truth_masks())
+    assert [c[0] for c in calls] == [0, 1, 2]
+    assert all(shape == (8, 48, 48) for _, shape, _ in calls)
+    assert watched.history.monitor == [values for _, _, values in calls]
+    assert all(0 <= v["dice_generator_masks"] <= 1 for v in watched.history.monitor)
+    np.testing.assert_array_equal(plain.predict(test).scores, watched.predict(test).scores)

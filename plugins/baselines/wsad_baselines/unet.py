@@ -135,6 +135,9 @@ class UNetSegmenter:
                 total += float(loss_fn(model, (images, targets))) * len(images)
             return total / len(held)
 
+        monitor = None
+        if self.context.learning_curve is not None and validation is not None and len(validation):
+            monitor = functools.partial(self._monitor, model, validation, validation_masks)
         checkpoint_dir = self._checkpoint_dir(data, held_out)
         self.history = train(
             model=model,
@@ -146,6 +149,7 @@ class UNetSegmenter:
             checkpoint_dir=checkpoint_dir,
             validate=None if held_out is None else functools.partial(validate, held_out),
             selection=options.selection,
+            monitor=monitor,
             description="unet",
         )
         self.model, self._modalities = model, train_slices.modalities
@@ -154,6 +158,25 @@ class UNetSegmenter:
             "healthy_train_slices": data.healthy,
             "checkpoint_dir": str(checkpoint_dir),
         }
+
+    def _monitor(
+        self, model: ReferenceUNet, validation: SliceSet, masks: MaskSet | None, epoch: int
+    ) -> dict[str, float]:
+        """Learning-curve values of one epoch: Dice of the validation maps against the pseudo-masks.
+
+        The maps also go to the core, which scores them against ground truth for the report and
+        returns nothing.
+        """
+        self.model, self._modalities = model, validation.modalities
+        maps = self.predict(validation)
+        values: dict[str, float] = {}
+        if masks is not None:
+            generator = masks.upstream.masks if masks.upstream is not None else masks.masks
+            values["dice_generator_masks"] = _mean_slice_dice(maps.scores, generator)
+        report = self.context.learning_curve
+        if report is not None:
+            report(epoch, maps, values)
+        return values
 
     def _checkpoint_dir(self, data: TrainingSlices, held_out: TrainingSlices | None) -> Path:
         # Resuming is safe only into a run with identical training options, data, targets and
@@ -232,3 +255,15 @@ def _hash_training_slices(digest: Any, data: TrainingSlices) -> None:
     digest.update(data.index.astype(np.int64).tobytes())
     digest.update(np.packbits(data.targets).tobytes())
     hash_slices(digest, data.slices, data.index)
+
+
+def _mean_slice_dice(scores: np.ndarray, masks: np.ndarray) -> float:
+    """Per-slice mean Dice at 0.5 over the slices whose mask is not empty (NaN when none is)."""
+    truth = masks.reshape(len(masks), -1) > 0.5
+    kept = np.flatnonzero(truth.any(axis=1))
+    if kept.size == 0:
+        return float("nan")
+    predicted = scores.reshape(len(scores), -1)[kept] > 0.5
+    truth = truth[kept]
+    overlap = (predicted & truth).sum(axis=1)
+    return float(np.mean(2 * overlap / (predicted.sum(axis=1) + truth.sum(axis=1))))

@@ -47,14 +47,17 @@ _SELECTION_USED = {"last": "last epoch", "val-loss": "lowest validation loss aga
 _SETTINGS = (
     "epochs",
     "batch_size",
+    "recipe",
     "optimizer",
     "learning_rate",
+    "schedule",
+    "warmup_epochs",
     "momentum",
     "weight_decay",
-    "lr_step_epochs",
-    "lr_decay",
     "alpha",
     "beta",
+    "point_weight",
+    "structure_weight",
     "tversky_delta",
     "el_phi",
     "sigma_mask",
@@ -102,6 +105,8 @@ def deviations(
         used, published = f"{label}: {geometry.describe()}", f"paper: {PAPER.describe()}"
         found.append(Deviation(kind="setting", what="preset", used=used, published=published))
     settings = [name for name in _SETTINGS if name != "momentum" or options.optimizer == "sgd"]
+    if options.schedule == "step":  # under 'cosine' the step options are unused; 'schedule' says it
+        settings += ["lr_step_epochs", "lr_decay"]
     if options.validation_source == "training-slices":  # the official split by slice holds out 10 %
         settings.append("validation_fraction")
     found.extend(setting_deviations(options, settings))

@@ -16,6 +16,7 @@ what ran before, and the core loop's checkpoints restore the stream on resume.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from wsad_rasalore.config import Geometry, RasaloreOptions
     from wsad_rasalore.torch_model import RasaloreNet
 
-__all__ = ["StagePlan", "batch_loss", "lr_factor", "run_stage"]
+__all__ = ["StagePlan", "batch_loss", "cosine_factor", "lr_factor", "run_stage"]
 
 _DROPOUT_STREAM = 3  # derive_seed key of the global (dropout) stream of each stage
 
@@ -48,6 +49,18 @@ _DROPOUT_STREAM = 3  # derive_seed key of the global (dropout) stream of each st
 def lr_factor(epoch: int, step: int = 20, decay: float = 0.5) -> float:
     """Learning-rate multiplier of 0-based ``epoch``: 1 at epoch 0, then ``decay^floor((epoch-1)/step)``."""
     return 1.0 if epoch < 1 else decay ** ((epoch - 1) // step)
+
+
+def cosine_factor(epoch: int, epochs: int, warmup: int = 0, floor: float = 0.01) -> float:
+    """Multiplier of 0-based ``epoch``: linear warm-up ``(e+1)/(warmup+1)``, then cosine from 1 to ``floor``.
+
+    The last epoch runs at ``floor``; with ``warmup`` the first epoch runs at ``1/(warmup+1)``.
+    """
+    if epoch < warmup:
+        return (epoch + 1) / (warmup + 1)
+    span = max(1, epochs - 1 - warmup)
+    progress = min(1.0, (epoch - warmup) / span)
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +121,13 @@ def batch_loss(
             sigma_mask=sigma(options.sigma_mask),
             sigma_background=sigma(options.sigma_background),
             overlap=options.overlap,
+            reference=options.implementation == "reference",
         )
         total = total + terms.total.mean()
-        total = total + point_activation_loss(out.activations, labels, options.el_phi)
-        total = total + structure_loss(out.embeddings, labels)
+        if options.point_weight:
+            total = total + options.point_weight * point_activation_loss(out.activations, labels, options.el_phi)
+        if options.structure_weight:
+            total = total + options.structure_weight * structure_loss(out.embeddings, labels)
         if target is not None:
             align = align + alignment_loss(out.embeddings, target, options.align_reduction)
     return total / len(plan.modalities) + options.align_weight * align
@@ -127,6 +143,7 @@ def run_stage(
     context: BuildContext,
     checkpoint_dir: Path,
     validation_dice: Callable[[RasaloreNet], float] | None = None,
+    monitor: Callable[[int], dict[str, float]] | None = None,
 ) -> TrainingHistory:
     """Train ``net`` on ``train_data`` with the core loop (checkpoint per epoch, resume, progress).
 
@@ -141,6 +158,7 @@ def run_stage(
         checkpoint_dir: where the core loop keeps ``last.pt`` and ``best.pt``.
         validation_dice: for ``selection="gt-val"``: ``net -> Dice`` of its validation maps
             against ground truth; the best epoch is kept.
+        monitor: ``epoch -> values`` after every epoch, for the learning curve only.
     """
     device = context.torch_device()
     net.to(device)
@@ -150,11 +168,20 @@ def run_stage(
     optimizer: torch.optim.Optimizer
     if options.optimizer == "adam":
         optimizer = torch.optim.Adam(parameters, lr=options.learning_rate, weight_decay=options.weight_decay)
+    elif options.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(parameters, lr=options.learning_rate, weight_decay=options.weight_decay)
     else:
         optimizer = torch.optim.SGD(
             parameters, lr=options.learning_rate, momentum=options.momentum, weight_decay=options.weight_decay
         )
-    factor = functools.partial(lr_factor, step=options.lr_step_epochs, decay=options.lr_decay)
+    factor: Callable[[int], float]
+    if options.schedule == "cosine":
+        warmup, floor = options.warmup_epochs, options.min_lr_fraction
+        factor = functools.partial(cosine_factor, epochs=plan.epochs, warmup=warmup, floor=floor)
+    else:
+        step = functools.partial(lr_factor, step=options.lr_step_epochs, decay=options.lr_decay)
+        warmup = options.warmup_epochs
+        factor = step if not warmup else functools.partial(_warmed, step, warmup)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     augment = PaperAugment(quantize=options.quantize_8bit) if options.augment else None
     side = geometry.grid_side
@@ -189,8 +216,13 @@ def run_stage(
             scheduler=scheduler,
             validate=validate,
             selection=selection,
+            monitor=monitor,
             description=plan.description,
         )
+
+
+def _warmed(factor: Callable[[int], float], warmup: int, epoch: int) -> float:
+    return factor(epoch) * min(1.0, (epoch + 1) / (warmup + 1))
 
 
 def _validation_loss(held_out: Prepared, batch_size: int, side: int, loss_fn: Callable[[Batch], torch.Tensor]) -> float:

@@ -11,11 +11,15 @@ labels and ξ the RASA embeddings::
     L = L_Dec + L_PA + L_Struct,  L_PA = EL(Dice(a, y)),  L_Struct = MSE(ξ[y=1], 1) + MSE(ξ[y=0], -1)
 
 ``G_σ`` is ``scipy.ndimage.gaussian_filter(M, σ)`` (mode reflect, truncate 4) divided by its
-maximum, computed here in torch (no gradient; the maps are targets).
+maximum, computed here in torch (no gradient; the maps are targets). The default computes each
+separable pass as one matrix product with the (n, n) operator that folds the reflected
+borders into the kernel (built once per size and σ); ``reference=True`` runs the original
+padded one-channel convolutions, which oneDNN executes slowly. They agree to float32 rounding.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,6 +32,7 @@ __all__ = [
     "decoder_loss",
     "exp_log",
     "gaussian_filter",
+    "gaussian_filter_matrix",
     "gaussian_weight",
     "point_activation_loss",
     "scaled_sigma",
@@ -83,10 +88,9 @@ def gaussian_filter(images: torch.Tensor, sigma: float, truncate: float = 4.0) -
         sigma: standard deviation in pixels, the same on both axes.
         truncate: kernel radius in standard deviations (scipy's default 4).
     """
-    radius = int(truncate * sigma + 0.5)
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel = (kernel / kernel.sum()).to(images.dtype).to(images.device).view(1, 1, -1)
+    kernel = _kernel(sigma, truncate)
+    radius = (len(kernel) - 1) // 2
+    kernel = kernel.to(images.dtype).to(images.device).view(1, 1, -1)
     batch, height, width = images.shape
     out = images.index_select(2, _reflect_index(width, radius, images.device))
     out = F.conv1d(out.reshape(-1, 1, out.shape[-1]), kernel).view(batch, height, width)
@@ -95,10 +99,52 @@ def gaussian_filter(images: torch.Tensor, sigma: float, truncate: float = 4.0) -
     return out.transpose(1, 2).contiguous()
 
 
-def gaussian_weight(masks: torch.Tensor, sigma: float) -> torch.Tensor:
-    """``G_σ(M)``: Gaussian-smoothed masks divided by their per-sample maximum (0 for empty masks)."""
+def _kernel(sigma: float, truncate: float) -> torch.Tensor:
+    radius = int(truncate * sigma + 0.5)
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    return kernel / kernel.sum()
+
+
+@functools.lru_cache(maxsize=32)
+def _gaussian_operator(length: int, sigma: float, truncate: float) -> torch.Tensor:
+    # out[i] = Σ_t kernel[t]·x[reflect(i + t - r)] as a (length, length) matrix; taps that reflect
+    # onto the same pixel are summed. The float32-rounded kernel, as the convolution uses it.
+    kernel = _kernel(sigma, truncate).float().double()
+    radius = (len(kernel) - 1) // 2
+    source = _reflect_index(length, radius, torch.device("cpu"))
+    rows = torch.arange(length).unsqueeze(1).expand(-1, len(kernel))
+    cols = source[rows + torch.arange(len(kernel))]
+    operator = torch.zeros(length, length, dtype=torch.float64)
+    operator.index_put_((rows, cols), kernel.expand_as(cols).contiguous(), accumulate=True)
+    return operator
+
+
+def gaussian_filter_matrix(images: torch.Tensor, sigma: float, truncate: float = 4.0) -> torch.Tensor:
+    """:func:`gaussian_filter` as two matrix products ``A_H · M · A_Wᵀ`` (same result to float32 rounding).
+
+    Args:
+        images: (B, H, W) floating tensor.
+        sigma: standard deviation in pixels, the same on both axes.
+        truncate: kernel radius in standard deviations (scipy's default 4).
+    """
+    _, height, width = images.shape
+    rows = _gaussian_operator(height, float(sigma), float(truncate)).to(images.device, images.dtype)
+    cols = _gaussian_operator(width, float(sigma), float(truncate)).to(images.device, images.dtype)
+    return torch.matmul(torch.matmul(rows, images), cols.T)
+
+
+def gaussian_weight(masks: torch.Tensor, sigma: float, *, reference: bool = False) -> torch.Tensor:
+    """``G_σ(M)``: Gaussian-smoothed masks divided by their per-sample maximum (0 for empty masks).
+
+    Args:
+        masks: (B, H, W) masks.
+        sigma: σ in pixels.
+        reference: filter with :func:`gaussian_filter` (padded convolutions) instead of
+            :func:`gaussian_filter_matrix`.
+    """
     with torch.no_grad():
-        smooth = gaussian_filter(masks.float(), sigma)
+        smooth = (gaussian_filter if reference else gaussian_filter_matrix)(masks.float(), sigma)
         peak = smooth.flatten(1).amax(1).view(-1, 1, 1)
         return torch.where(peak > 0, smooth / peak.clamp_min(_TINY), torch.zeros_like(smooth))
 
@@ -127,6 +173,7 @@ def decoder_loss(
     sigma_mask: float = 10.0,
     sigma_background: float = 15.0,
     overlap: Literal["tversky", "dice"] = "tversky",
+    reference: bool = False,
 ) -> DecoderLossTerms:
     """L_Dec per sample for probabilities and binary masks, all (B, H, W) (§8).
 
@@ -141,22 +188,24 @@ def decoder_loss(
         sigma_mask: σ of G for D and S.
         sigma_background: σ of G for 1 - D.
         overlap: ``"tversky"`` (code) or ``"dice"`` (paper) for the two pseudo-mask terms.
+        reference: compute the weight maps with the original convolutions (:func:`gaussian_weight`).
     """
     probs, ddpt = probs.float(), ddpt.float()
+    weight = functools.partial(gaussian_weight, reference=reference)
 
     def score(target: torch.Tensor) -> torch.Tensor:
         return tversky_index(probs, target, delta) if overlap == "tversky" else soft_dice(probs, target)
 
-    pseudo = exp_log(score(ddpt * gaussian_weight(ddpt, sigma_mask)), phi)
+    pseudo = exp_log(score(ddpt * weight(ddpt, sigma_mask)), phi)
     outside = 1 - ddpt
-    background = exp_log(soft_dice((1 - probs) * outside, outside * gaussian_weight(outside, sigma_background)), phi)
+    background = exp_log(soft_dice((1 - probs) * outside, outside * weight(outside, sigma_background)), phi)
     false_positive = _sum(probs * outside) / outside[0].numel()
     refined = torch.zeros_like(pseudo)
     kappa = torch.zeros_like(pseudo)
     if sam is not None:
         sam = sam.float()
         present = _sum(sam) > 0  # the code drops the term when it is NaN, i.e. when S is empty
-        raw = score(sam * (1 - gaussian_weight(sam, sigma_mask)))
+        raw = score(sam * (1 - weight(sam, sigma_mask)))
         # Dropped samples get a harmless score so that no NaN or inf reaches the gradient.
         refined = torch.where(present, exp_log(torch.where(present, raw, torch.full_like(raw, 0.5)), phi), refined)
         kappa = torch.where(present, soft_dice(sam, ddpt), kappa)

@@ -1,0 +1,216 @@
+"""RASALoRE learning curves and ablations on real data, through ``wsad run`` (issue 13).
+
+Each variant is one ``wsad run --generator zscore --segmenter rasalore`` (or ``unet`` for the
+reference) with ``-o output.learning_curves=true``: after every epoch the plugin hands the maps of
+the validation patients' slices to the core, which scores them against ground truth (report
+only; the plugin never sees the number, rows keep ``selection=last``), and the plugin adds its
+Dice against the validation pseudo-masks (what a selection rule may use). The script copies each
+run's ``learning_curve.csv``, ``summary.json`` and settings into ``--out`` and draws every variant
+in one figure, with the training pseudo-masks' Dice as a dashed line.
+
+Usage::
+
+    python benchmarks/rasalore_curves.py --data ../shared/data/brats2018_demo --variants paper-sgd adamw-cosine
+    python benchmarks/rasalore_curves.py --list                      # the variants and their options
+    python benchmarks/rasalore_curves.py --plot-only --out docs/results/rasalore-curves-flair
+
+Runs are resumable (``--resume`` on an existing run folder); a finished variant is skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from wsad_core.pipeline.curves import read_learning_curve
+
+# Every variant trains at cpu-small (64² input, k = 256, d = 64, widths / 2) on the zscore masks.
+SMALL = ["-o", "segmenter.preset=cpu-small"]
+VARIANTS: dict[str, dict[str, object]] = {
+    "paper-sgd": {"segmenter": "rasalore", "options": SMALL, "what": "published recipe (SGD 0.01, step decay)"},
+    "adamw-cosine": {
+        "segmenter": "rasalore",
+        "options": [*SMALL, "-o", "segmenter.recipe=adamw-cosine"],
+        "what": "AdamW 1e-3, warm-up, cosine (not the paper's)",
+    },
+    "adamw-no-augment": {
+        "segmenter": "rasalore",
+        "options": [*SMALL, "-o", "segmenter.recipe=adamw-cosine", "-o", "segmenter.augment=false"],
+        "what": "adamw-cosine without augmentation",
+    },
+    "adamw-no-point-struct": {
+        "segmenter": "rasalore",
+        "options": [
+            *SMALL,
+            "-o",
+            "segmenter.recipe=adamw-cosine",
+            "-o",
+            "segmenter.point_weight=0",
+            "-o",
+            "segmenter.structure_weight=0",
+        ],
+        "what": "adamw-cosine, L_PA and L_Struct off",
+    },
+    "adamw-no-fp-bg": {
+        "segmenter": "rasalore",
+        "options": [*SMALL, "-o", "segmenter.recipe=adamw-cosine", "-o", "segmenter.alpha=0", "-o", "segmenter.beta=0"],
+        "what": "adamw-cosine, α = β = 0 (false-positive and background terms off)",
+    },
+    "adamw-dice": {
+        "segmenter": "rasalore",
+        "options": [*SMALL, "-o", "segmenter.recipe=adamw-cosine", "-o", "segmenter.overlap=dice"],
+        "what": "adamw-cosine, paper's EL-Dice instead of the code's Tversky",
+    },
+    "adamw-no-gamma": {
+        "segmenter": "rasalore",
+        "options": [*SMALL, "-o", "segmenter.recipe=adamw-cosine", "-o", "segmenter.gamma=1"],
+        "what": "adamw-cosine, gamma 1 instead of 2",
+    },
+    "unet": {"segmenter": "unet", "options": [], "what": "U-Net reference on the same masks"},
+}
+
+
+def _run(variant: str, args: argparse.Namespace, run_dir: Path) -> float:
+    spec = VARIANTS[variant]
+    command = [
+        sys.executable,
+        "-m",
+        "wsad_core",
+        "run",
+        "--generator",
+        "zscore",
+        "--segmenter",
+        str(spec["segmenter"]),
+        "--data",
+        args.data,
+        "--out",
+        str(run_dir),
+        "-o",
+        "output.learning_curves=true",
+        "-o",
+        "output.overlays=0",
+        "-o",
+        "output.save_maps=false",
+        "-o",
+        f"segmenter.epochs={args.epochs}",
+        "-o",
+        f"seed={args.seed}",
+        *[str(x) for x in spec["options"]],  # type: ignore[union-attr]
+        *args.extra,
+    ]
+    if args.modality:
+        command += ["-o", f"data.modalities=[{args.modality}]"]
+    if (run_dir / "config.yaml").exists():
+        command.append("--resume")
+    started = time.perf_counter()
+    print(" ".join(command), flush=True)
+    subprocess.run(command, check=True)
+    return time.perf_counter() - started
+
+
+def _collect(variant: str, run_dir: Path, out: Path, seconds: float | None) -> None:
+    target = out / variant
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("learning_curve.csv", "summary.json", "config.yaml"):
+        if (run_dir / name).exists():
+            shutil.copy2(run_dir / name, target / name)
+    if seconds is not None:
+        (target / "wall.json").write_text(json.dumps({"seconds": seconds, "command_variant": variant}) + "\n")
+
+
+def _headline(summary: dict, target: str, rule: str) -> float:
+    for row in summary["rows"]:
+        wanted = (target, "per-slice", "dice", rule)
+        if (row["target"], row["protocol"], row["metric"], row["threshold_rule"]) == wanted:
+            return float(row["mean"])
+    return math.nan
+
+
+def plot(out: Path) -> None:
+    """``curves.png`` (ground truth and pseudo-mask Dice per epoch, every variant) and ``curves.md``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variants = [v for v in VARIANTS if (out / v / "learning_curve.csv").exists()]
+    if not variants:
+        raise SystemExit(f"no learning_curve.csv under {out}")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
+    lines = [
+        "| variant | what | epochs | s/epoch | val GT Dice last / best (epoch) | val pseudo-mask Dice last | "
+        "test per-slice Dice fixed 0.5 / val-best / oracle | train pseudo-masks |",
+        "|" + " --- |" * 8,
+    ]
+    train_masks = math.nan
+    for index, variant in enumerate(variants):
+        rows = read_learning_curve(out / variant / "learning_curve.csv")
+        epochs = [int(r["epoch"]) + 1 for r in rows]
+        truth = [float(r["dice_ground_truth"]) for r in rows]
+        pseudo = [float(r.get("dice_generator_masks", math.nan)) for r in rows]
+        colour = f"C{index}"
+        left.plot(epochs, truth, color=colour, marker="o", ms=2.5, label=variant)
+        right.plot(epochs, pseudo, color=colour, marker="o", ms=2.5, label=variant)
+        summary = json.loads((out / variant / "summary.json").read_text())
+        fixed, val, oracle = (_headline(summary, "test", r) for r in ("fixed:0.5", "val-best", "oracle"))
+        train_masks = _headline(summary, "pseudo-masks/train", "fixed:0.5")
+        wall = out / variant / "wall.json"
+        seconds = json.loads(wall.read_text())["seconds"] if wall.exists() else math.nan
+        best = max(range(len(truth)), key=lambda i: truth[i] if math.isfinite(truth[i]) else -1)
+        lines.append(
+            f"| {variant} | {VARIANTS[variant]['what']} | {len(rows)} | {seconds / max(len(rows), 1):.0f} | "
+            f"{100 * truth[-1]:.2f} / {100 * truth[best]:.2f} ({best + 1}) | {100 * pseudo[-1]:.2f} | "
+            f"{100 * fixed:.2f} / {100 * val:.2f} / {100 * oracle:.2f} | {100 * train_masks:.2f} |"
+        )
+    for axis, title in (
+        (left, "validation Dice vs ground truth (report only)"),
+        (right, "validation Dice vs zscore pseudo-masks"),
+    ):
+        if math.isfinite(train_masks):
+            axis.axhline(train_masks, color="grey", ls="--", lw=1, label="zscore train masks vs truth")
+        axis.set(xlabel="epoch", title=title, ylim=(0, 1))
+        axis.grid(alpha=0.3)
+    left.set_ylabel("per-slice Dice at 0.5 (validation patients)")
+    right.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(out / "curves.png", dpi=110)
+    (out / "curves.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/data/brats2018_demo")
+    parser.add_argument("--modality", default=None, help="e.g. t2 (default: the dataset's first)")
+    parser.add_argument("--variants", nargs="*", default=["paper-sgd", "adamw-cosine", "unet"])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", default="runs/rasalore-curves", help="where the runs live")
+    parser.add_argument("--out", default="docs/results/rasalore-curves", help="where the curves are collected")
+    parser.add_argument("--plot-only", action="store_true")
+    parser.add_argument("--list", action="store_true")
+    parser.add_argument("extra", nargs="*", help="more wsad run arguments after --")
+    args = parser.parse_args()
+    if args.list:
+        for name, spec in VARIANTS.items():
+            print(f"{name:24s} {spec['what']}  {' '.join(map(str, spec['options']))}")  # type: ignore[arg-type]
+        return
+    out = Path(args.out)
+    if not args.plot_only:
+        for variant in args.variants:
+            run_dir = Path(args.runs) / variant
+            if (run_dir / "summary.json").exists():
+                _collect(variant, run_dir, out, None)
+                continue
+            _collect(variant, run_dir, out, _run(variant, args, run_dir))
+    plot(out)
+
+
+if __name__ == "__main__":
+    main()
