@@ -72,6 +72,43 @@ VARIANTS: dict[str, dict[str, object]] = {
         "options": [*SMALL, "-o", "segmenter.recipe=adamw-cosine", "-o", "segmenter.gamma=1"],
         "what": "adamw-cosine, gamma 1 instead of 2",
     },
+    "adamw-unweighted": {
+        "segmenter": "rasalore",
+        "options": [
+            *SMALL,
+            "-o",
+            "segmenter.recipe=adamw-cosine",
+            "-o",
+            "segmenter.sigma_mask=10000",
+            "-o",
+            "segmenter.sigma_background=10000",
+        ],
+        "what": "adamw-cosine, Gaussian weight maps flat (σ = 10⁴: plain Tversky/Dice on the pseudo-masks)",
+    },
+    "adamw-plain-dice": {
+        "segmenter": "rasalore",
+        "options": [
+            *SMALL,
+            "-o",
+            "segmenter.recipe=adamw-cosine",
+            "-o",
+            "segmenter.overlap=dice",
+            "-o",
+            "segmenter.sigma_mask=10000",
+            "-o",
+            "segmenter.sigma_background=10000",
+            "-o",
+            "segmenter.alpha=0",
+            "-o",
+            "segmenter.beta=0",
+        ],
+        "what": "adamw-cosine, L_Dec reduced to EL-Dice against the plain pseudo-masks (flat weights, α = β = 0)",
+    },
+    "adamw-no-first-norm": {
+        "segmenter": "rasalore",
+        "options": [*SMALL, "-o", "segmenter.recipe=adamw-cosine", "-o", "segmenter.first_block_norm=false"],
+        "what": "adamw-cosine, no channel LayerNorm in encoder block e1 (absolute intensity kept)",
+    },
     "unet": {"segmenter": "unet", "options": [], "what": "U-Net reference on the same masks"},
 }
 
@@ -132,6 +169,18 @@ def _headline(summary: dict, target: str, rule: str) -> float:
     return math.nan
 
 
+def _diagnostics(path: Path) -> str:
+    """``fit | equivariance`` cells from benchmarks/rasalore_diagnostics.py's JSON, or dashes."""
+    if not path.exists():
+        return "— | —"
+    found = json.loads(path.read_text())
+    train, test = found["train"], found["test"]
+    return (
+        f"{100 * train['dice_vs_truth']:.2f} / {100 * test['dice_vs_truth']:.2f} | "
+        f"{100 * test['hflip_equivariance']:.2f} / {100 * test['vflip_equivariance']:.2f}"
+    )
+
+
 def plot(out: Path) -> None:
     """``curves.png`` (ground truth and pseudo-mask Dice per epoch, every variant) and ``curves.md``."""
     import matplotlib
@@ -145,8 +194,9 @@ def plot(out: Path) -> None:
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
     lines = [
         "| variant | what | epochs | s/epoch | val GT Dice last / best (epoch) | val pseudo-mask Dice last | "
-        "test per-slice Dice fixed 0.5 / val-best / oracle | train pseudo-masks |",
-        "|" + " --- |" * 8,
+        "test per-slice Dice fixed 0.5 / val-best / oracle | train pseudo-masks | Dice vs truth train / test "
+        "(crop, 0.5) | flip equivariance test (h / v) |",
+        "|" + " --- |" * 10,
     ]
     train_masks = math.nan
     for index, variant in enumerate(variants):
@@ -166,7 +216,8 @@ def plot(out: Path) -> None:
         lines.append(
             f"| {variant} | {VARIANTS[variant]['what']} | {len(rows)} | {seconds / max(len(rows), 1):.0f} | "
             f"{100 * truth[-1]:.2f} / {100 * truth[best]:.2f} ({best + 1}) | {100 * pseudo[-1]:.2f} | "
-            f"{100 * fixed:.2f} / {100 * val:.2f} / {100 * oracle:.2f} | {100 * train_masks:.2f} |"
+            f"{100 * fixed:.2f} / {100 * val:.2f} / {100 * oracle:.2f} | {100 * train_masks:.2f} | "
+            f"{_diagnostics(out / variant / 'diagnostics.json')} |"
         )
     for axis, title in (
         (left, "validation Dice vs ground truth (report only)"),
@@ -180,6 +231,12 @@ def plot(out: Path) -> None:
     right.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
     figure.savefig(out / "curves.png", dpi=110)
+    lines.append(
+        "\nPer-slice Dice at 0.5 unless said; curves and the test columns in the native frame, the diagnostic "
+        "columns (benchmarks/rasalore_diagnostics.py) in the network's crop frame on slices with > 300 lesion "
+        "pixels. s/epoch includes the per-epoch validation prediction and was measured on a 2-core machine that "
+        "other jobs shared part of the time: an upper bound."
+    )
     (out / "curves.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

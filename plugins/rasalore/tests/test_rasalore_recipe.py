@@ -93,3 +93,19 @@ def test_pseudo_mask_dice_counts_only_trainable_slices():
     scores[1] = 0
     assert _pseudo_mask_dice(scores, masks, 200) == pytest.approx(1.0)
     assert math.isnan(_pseudo_mask_dice(scores, np.zeros_like(masks), 200))
+
+
+def test_first_block_norm_ablation_is_a_deviation_and_reaches_the_network(context_factory, make_toy):
+    options = RasaloreOptions(**TINY, first_block_norm=False, epochs=1)
+    found = {d.what: d for d in deviations(options, ("t2",), {"refined_masks": True}, None)}
+    assert found["first_block_norm"].used == "off"
+    assert found["first_block_norm"].published == "on"
+    toy = make_toy(8)
+    ablated = RasaloreSegmenter(options, context_factory())
+    ablated.fit(toy.slices, toy.noisy_masks())
+    published = RasaloreSegmenter(RasaloreOptions(**TINY, epochs=1), context_factory(name="published"))
+    published.fit(toy.slices, toy.noisy_masks())
+    assert ablated.net.encoder.e1.use_norm is False
+    assert ablated.net.encoder.e2.use_norm is True
+    assert published.net.encoder.e1.use_norm is True
+    assert not np.allclose(ablated.predict(toy.slices).scores, published.predict(toy.slices).scores)

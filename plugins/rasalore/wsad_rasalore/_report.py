@@ -69,6 +69,7 @@ _SETTINGS = (
     "min_pseudo_mask_pixels",
     "augment",
     "lore_variant",
+    "first_block_norm",
     "mask_outside_brain",  # the official maps are zero only outside the crop box (§10)
 )
 _PAPER_MODALITY = "t2"  # paper Table 1 and the bridge modality of Table 2

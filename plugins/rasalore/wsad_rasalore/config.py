@@ -101,6 +101,12 @@ class RasaloreOptions(BaseModel):
         description="Also keep the weights in channels_last memory format (CPU speed; the fast path already "
         "runs activations channels-last).",
     )
+    first_block_norm: bool = Field(
+        True,
+        description="Channel LayerNorm at the end of encoder block e1 (§7: on). false is an ablation: at "
+        "initialisation the block is then no longer invariant to the scale of its input, so absolute intensity "
+        "reaches the network (not the published model; every output says so).",
+    )
     implementation: Literal["fast", "reference"] = Field(
         "fast",
         description="'fast': channels-last activations, fused LayerNorm, no unused pools, LoRE queries projected "

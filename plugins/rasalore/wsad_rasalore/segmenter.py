@@ -126,6 +126,7 @@ class RasaloreSegmenter:
         net.configure(
             reference=self.options.implementation == "reference", checkpointing=self.options.activation_checkpointing
         )
+        net.encoder.e1.use_norm = self.options.first_block_norm
         return net.to(self.context.torch_device())
 
     # --- training ---------------------------------------------------------------------
