@@ -264,10 +264,8 @@ class MaskDecoder(nn.Module):
         if self.reference:
             return self.upsample(grid)
         wide, _, narrow, _, last = self.upsample
-        # In-place ReLUs: a transposed convolution's backward needs its input, not its output. The
-        # second transposed convolution runs in contiguous memory: oneDNN's backward for it is about
-        # 25 % slower in channels-last at these sizes (benchmarks/bench_rasalore.py).
-        return last(F.relu_(narrow(F.relu_(wide(grid)).contiguous())))
+        # In-place ReLUs: a transposed convolution's backward needs its input, not its output.
+        return last(F.relu_(narrow(F.relu_(wide(grid)))))
 
 
 class RasaloreNet(nn.Module):
