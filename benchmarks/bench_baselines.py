@@ -21,12 +21,12 @@ import argparse
 import json
 import os
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from _timing import time_call
 from wsad_baselines._amecam_losses import aggregation_loss, multi_exit_bce, nt_xent
 from wsad_baselines._amecam_train import network_input
 from wsad_baselines._recon_data import HealthySlices
@@ -56,17 +56,7 @@ def synthetic_slices(n: int, size: int, seed: int = 0) -> SliceSet:
 
 
 def best_of(repeats: int, fn: Callable[[], None], device: torch.device) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return time_call(fn, repeats, device, statistic=min)
 
 
 def step_timer(model: torch.nn.Module, loss: Callable[[], torch.Tensor]) -> Callable[[], None]:

@@ -27,12 +27,11 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
-import time
 
 import torch
+from _timing import time_call
 from wsad_rasalore._augment import PaperAugment, augment_batch
 from wsad_rasalore._data import Batch
 from wsad_rasalore._training import StagePlan, batch_loss
@@ -59,34 +58,6 @@ def _batch(options: RasaloreOptions, size: int) -> Batch:
     sam = ((rows - out * 0.52) ** 2 + (cols - out * 0.45) ** 2 < (out * 0.13) ** 2).float().expand(size, -1, -1)
     labels = (torch.rand(size, geometry.num_points, generator=generator) < 0.05).float()
     return Batch(images, ddpt.contiguous(), sam.contiguous(), labels)
-
-
-def _time(fn, repeats: int, device: torch.device) -> float:
-    fn()  # warm-up (oneDNN primitive creation, CUDA kernels)
-    best = float("inf")
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def _median_time(fn, repeats: int, device: torch.device) -> float:
-    fn()  # warm-up (oneDNN primitive creation, CUDA kernels)
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        begin = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - begin)
-    return statistics.median(times)
 
 
 def run_single(
@@ -129,7 +100,7 @@ def run_single(
         augment_batch(batch.images, masks, generator, augment)
 
     step = {"train": train_step, "infer": infer, "augment": augment_step}[mode]
-    seconds = _median_time(step, repeats, device)
+    seconds = time_call(step, repeats, device)
     table = None
     if profile and mode == "train":
         from torch.profiler import ProfilerActivity

@@ -14,7 +14,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,17 +26,12 @@ from wsad_rasalore.lore import lore_embedding
 from wsad_rasalore.torch_model import RasaloreNet
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _timing import time_call
 from bench_rasalore import _batch
 
 
 def _median_ms(fn, repeats: int = 5) -> float:  # type: ignore[no-untyped-def]
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+    return 1000 * time_call(fn, repeats)
 
 
 def compile_step() -> None:

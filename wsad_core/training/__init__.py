@@ -31,6 +31,7 @@ from wsad_core.training.checkpoints import (
 )
 from wsad_core.training.history import Selection, TrainingHistory
 from wsad_core.training.loop import CHECKPOINT_FORMAT, train
+from wsad_core.training.monitoring import mean_slice_dice
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -44,6 +45,7 @@ __all__ = [
     "derive_seed",
     "epoch_generator",
     "load_weights",
+    "mean_slice_dice",
     "minibatch_indices",
     "random_brightness",
     "random_contrast",

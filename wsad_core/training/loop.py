@@ -25,6 +25,7 @@ across ranks, and only rank 0 writes checkpoints.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import math
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["CHECKPOINT_FORMAT", "NonFiniteLossError", "train"]
 
 Batch = TypeVar("Batch")
+_Result = TypeVar("_Result")
 CHECKPOINT_FORMAT = "wsad-training/1"
 _LAST, _BEST = "last.pt", "best.pt"
 
@@ -132,10 +134,11 @@ def train(
         history.train_loss.append(train_loss)
         val_loss = None
         if validate is not None:
-            val_loss = _validation_loss(model, validate, context)
+            val_loss = float(_in_eval(model, validate, context))
             history.val_loss.append(val_loss)
         if monitor is not None:
-            history.monitor.append(_monitored(model, monitor, epoch, context))
+            values = _in_eval(model, functools.partial(monitor, epoch), context)
+            history.monitor.append({str(name): float(value) for name, value in values.items()})
         _step_scheduler(scheduler, val_loss if val_loss is not None else train_loss)
         history.seconds.append(time.perf_counter() - started)
         improved = val_loss is not None and _improves(history, val_loss)
@@ -308,22 +311,12 @@ def _describe(value: object) -> str:
     return f"{type(value).__name__} of shape {tuple(shape)}" if shape is not None else type(value).__name__
 
 
-def _validation_loss(model: torch.nn.Module, validate: Callable[[], float], context: BuildContext) -> float:
+def _in_eval(model: torch.nn.Module, fn: Callable[[], _Result], context: BuildContext) -> _Result:
+    """``fn()`` with the model in eval mode, without gradients, under the run's autocast; then train mode again."""
     model.eval()
     try:
         with torch.no_grad(), autocast(context.device, context.amp):
-            return float(validate())
-    finally:
-        model.train()
-
-
-def _monitored(
-    model: torch.nn.Module, monitor: Callable[[int], Mapping[str, float]], epoch: int, context: BuildContext
-) -> dict[str, float]:
-    model.eval()
-    try:
-        with torch.no_grad(), autocast(context.device, context.amp):
-            return {str(name): float(value) for name, value in monitor(epoch).items()}
+            return fn()
     finally:
         model.train()
 

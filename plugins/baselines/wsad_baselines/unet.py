@@ -22,7 +22,16 @@ from wsad_baselines._unet_data import EpochBatches, TrainingSlices, segmentation
 from wsad_baselines.config import UNetOptions
 from wsad_baselines.torch_model import ReferenceUNet
 from wsad_core import ConfigError, ContractError, DataError, ScoreMaps
-from wsad_core.training import AugmentConfig, autocast, derive_seed, load_weights, read_checkpoint, save_weights, train
+from wsad_core.training import (
+    AugmentConfig,
+    autocast,
+    derive_seed,
+    load_weights,
+    mean_slice_dice,
+    read_checkpoint,
+    save_weights,
+    train,
+)
 
 if TYPE_CHECKING:
     from wsad_core import BuildContext, MaskSet, SliceSet
@@ -172,7 +181,7 @@ class UNetSegmenter:
         values: dict[str, float] = {}
         if masks is not None:
             generator = masks.upstream.masks if masks.upstream is not None else masks.masks
-            values["dice_generator_masks"] = _mean_slice_dice(maps.scores, generator)
+            values["dice_generator_masks"] = mean_slice_dice(maps.scores, generator)
         report = self.context.learning_curve
         if report is not None:
             report(epoch, maps, values)
@@ -255,15 +264,3 @@ def _hash_training_slices(digest: Any, data: TrainingSlices) -> None:
     digest.update(data.index.astype(np.int64).tobytes())
     digest.update(np.packbits(data.targets).tobytes())
     hash_slices(digest, data.slices, data.index)
-
-
-def _mean_slice_dice(scores: np.ndarray, masks: np.ndarray) -> float:
-    """Per-slice mean Dice at 0.5 over the slices whose mask is not empty (NaN when none is)."""
-    truth = masks.reshape(len(masks), -1) > 0.5
-    kept = np.flatnonzero(truth.any(axis=1))
-    if kept.size == 0:
-        return float("nan")
-    predicted = scores.reshape(len(scores), -1)[kept] > 0.5
-    truth = truth[kept]
-    overlap = (predicted & truth).sum(axis=1)
-    return float(np.mean(2 * overlap / (predicted.sum(axis=1) + truth.sum(axis=1))))

@@ -84,15 +84,15 @@ def test_monitor_reports_validation_maps_and_pseudo_mask_dice_each_epoch(context
 
 
 def test_pseudo_mask_dice_counts_only_trainable_slices():
-    from wsad_rasalore.segmenter import _pseudo_mask_dice
+    from wsad_core.training import mean_slice_dice
 
     masks = np.zeros((3, 240, 240), np.uint8)
     masks[0, :20, :20] = 1  # 400 px: kept
     masks[1, :5, :5] = 1  # 25 px: under the 200-pixel rule
     scores = masks.astype(np.float32)
     scores[1] = 0
-    assert _pseudo_mask_dice(scores, masks, 200) == pytest.approx(1.0)
-    assert math.isnan(_pseudo_mask_dice(scores, np.zeros_like(masks), 200))
+    assert mean_slice_dice(scores, masks, 200) == pytest.approx(1.0)
+    assert math.isnan(mean_slice_dice(scores, np.zeros_like(masks), 200))
 
 
 def test_first_block_norm_ablation_is_a_deviation_and_reaches_the_network(context_factory, make_toy):

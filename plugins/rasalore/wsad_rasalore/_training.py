@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from wsad_rasalore.config import Geometry, RasaloreOptions
     from wsad_rasalore.torch_model import RasaloreNet
 
-__all__ = ["StagePlan", "batch_loss", "cosine_factor", "lr_factor", "run_stage"]
+__all__ = ["StagePlan", "batch_loss", "cosine_factor", "lr_factor", "run_stage", "warmed"]
 
 _DROPOUT_STREAM = 3  # derive_seed key of the global (dropout) stream of each stage
 
@@ -57,10 +57,14 @@ def cosine_factor(epoch: int, epochs: int, warmup: int = 0, floor: float = 0.01)
     The last epoch runs at ``floor``; with ``warmup`` the first epoch runs at ``1/(warmup+1)``.
     """
     if epoch < warmup:
-        return (epoch + 1) / (warmup + 1)
-    span = max(1, epochs - 1 - warmup)
-    progress = min(1.0, (epoch - warmup) / span)
+        return warmed(epoch, warmup)
+    progress = min(1.0, (epoch - warmup) / max(1, epochs - 1 - warmup))
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def warmed(epoch: int, warmup: int) -> float:
+    """The linear warm-up multiplier ``min(1, (epoch+1)/(warmup+1))`` (1 without warm-up)."""
+    return min(1.0, (epoch + 1) / (warmup + 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,14 +178,13 @@ def run_stage(
         optimizer = torch.optim.SGD(
             parameters, lr=options.learning_rate, momentum=options.momentum, weight_decay=options.weight_decay
         )
+    warmup = options.warmup_epochs
     factor: Callable[[int], float]
     if options.schedule == "cosine":
-        warmup, floor = options.warmup_epochs, options.min_lr_fraction
-        factor = functools.partial(cosine_factor, epochs=plan.epochs, warmup=warmup, floor=floor)
+        factor = functools.partial(cosine_factor, epochs=plan.epochs, warmup=warmup, floor=options.min_lr_fraction)
     else:
         step = functools.partial(lr_factor, step=options.lr_step_epochs, decay=options.lr_decay)
-        warmup = options.warmup_epochs
-        factor = step if not warmup else functools.partial(_warmed, step, warmup)
+        factor = functools.partial(_step_warmed, step, warmup)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     augment = PaperAugment(quantize=options.quantize_8bit) if options.augment else None
     side = geometry.grid_side
@@ -221,8 +224,8 @@ def run_stage(
         )
 
 
-def _warmed(factor: Callable[[int], float], warmup: int, epoch: int) -> float:
-    return factor(epoch) * min(1.0, (epoch + 1) / (warmup + 1))
+def _step_warmed(step: Callable[[int], float], warmup: int, epoch: int) -> float:
+    return step(epoch) * warmed(epoch, warmup)
 
 
 def _validation_loss(held_out: Prepared, batch_size: int, side: int, loss_fn: Callable[[Batch], torch.Tensor]) -> float:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from wsad_core import ConfigError, ContractError, DataError, ScoreMaps
-from wsad_core.training import autocast, derive_seed, load_weights, read_checkpoint, save_weights
+from wsad_core.training import autocast, derive_seed, load_weights, mean_slice_dice, read_checkpoint, save_weights
 from wsad_rasalore import _report
 from wsad_rasalore._data import NATIVE_SIZE, eligible_positions, prepare_images, prepare_training
 from wsad_rasalore._frames import uncrop
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = ["RasaloreSegmenter"]
 
 _FORMAT = "wsad-rasalore/1"
+# The validation slices a learning curve predicts, with their pseudo-masks when the pipeline has them.
+_CurveSlices = tuple["SliceSet", "MaskPair | None"]
 _INIT_STREAM, _LORE_STREAM = 1, 2  # derive_seed keys of the weight initialisation and the default LoRE seed
 
 
@@ -60,7 +62,6 @@ class RasaloreSegmenter:
         self.modalities: tuple[str, ...] = ()  # RASA modalities, bridge first
         self.lore_seeds: dict[str, int] = {}
         self._facts: dict[str, Any] = {}
-        self._curve_data: tuple[SliceSet, MaskPair | None] | None = None
 
     # --- reporting --------------------------------------------------------------------
     @property
@@ -198,16 +199,18 @@ class RasaloreSegmenter:
             require_channels(self.modalities, validation.modalities)
             scored = validation
             self._facts["validation_slices"] = len(validation)
-        self._curve_data = None
+        curve: _CurveSlices | None = None
         if self.context.learning_curve is not None and validation is not None and len(validation):
             require_channels(self.modalities, validation.modalities)
             pair = None
             if validation_masks is not None:
                 pair = split_masks(validation_masks, validation, options.use_refined_masks, "validation")
-            self._curve_data = (validation, pair)
-        self._train(data, held_out, scored)
+            curve = (validation, pair)
+        self._train(data, held_out, scored, curve)
 
-    def _train(self, data: Prepared, held_out: Prepared | None, scored: SliceSet | None) -> None:
+    def _train(
+        self, data: Prepared, held_out: Prepared | None, scored: SliceSet | None, curve: _CurveSlices | None
+    ) -> None:
         options, context = self.options, self.context
         bridge = self.modalities[0]
         net = self._build((bridge,))
@@ -220,7 +223,7 @@ class RasaloreSegmenter:
         label = "rasalore" if len(self.modalities) == 1 else f"rasalore bridge {bridge}"
         plan = StagePlan((bridge,), None, 0, options.epochs, label)
         dice = None if scored is None else self._validation_dice(scored, bridge)
-        monitor = self._monitor(net, bridge)
+        monitor = self._monitor(net, bridge, curve)
         self.histories = {
             "bridge": run_stage(
                 net, data, held_out, plan, options, self.geometry, context, root / "bridge", dice, monitor
@@ -239,7 +242,7 @@ class RasaloreSegmenter:
             epochs = options.multimodal_epochs or options.epochs
             plan = StagePlan(self.modalities, target, 0, epochs, "rasalore multimodal")
             dice = None if scored is None else self._validation_dice(scored, self._predict_modality())
-            monitor = self._monitor(full, self._predict_modality())
+            monitor = self._monitor(full, self._predict_modality(), curve)
             self.histories["multimodal"] = run_stage(
                 full, data, held_out, plan, options, self.geometry, context, root / "multimodal", dice, monitor
             )
@@ -279,25 +282,30 @@ class RasaloreSegmenter:
 
         return dice
 
-    def _monitor(self, net: RasaloreNet, modality: str) -> Callable[[int], dict[str, float]] | None:
+    def _monitor(
+        self, net: RasaloreNet, modality: str, curve: _CurveSlices | None
+    ) -> Callable[[int], dict[str, float]] | None:
         """Per-epoch learning-curve values: Dice of the validation maps against the validation pseudo-masks.
 
-        The maps also go to ``context.learning_curve``, which scores them against ground truth
-        for the report and returns nothing (no label reaches the plugin or the selection).
+        Only slices whose pseudo-mask RASALoRE would train on count (the §6 rule of 200 pixels at
+        240², scaled by area). The maps also go to ``context.learning_curve``, which scores them
+        against ground truth for the report and returns nothing (no label reaches the plugin or
+        the selection).
         """
-        report, curve_data = self.context.learning_curve, self._curve_data
-        if report is None or curve_data is None:
+        report = self.context.learning_curve
+        if report is None or curve is None:
             return None
-        validation, pair = curve_data
-        minimum = self.options.min_pseudo_mask_pixels
+        validation, pair = curve
+        side = validation.spatial_shape[-1]
+        minimum = self.options.min_pseudo_mask_pixels * side * side / NATIVE_SIZE**2
 
         def monitor(epoch: int) -> dict[str, float]:
             maps = self._maps(net, validation, modality)
             values: dict[str, float] = {}
             if pair is not None:
-                values["dice_generator_masks"] = _pseudo_mask_dice(maps.scores, pair.ddpt, minimum)
+                values["dice_generator_masks"] = mean_slice_dice(maps.scores, pair.ddpt, minimum)
                 if pair.sam is not None:
-                    values["dice_refined_masks"] = _pseudo_mask_dice(maps.scores, pair.sam, minimum)
+                    values["dice_refined_masks"] = mean_slice_dice(maps.scores, pair.sam, minimum)
             report(epoch, maps, values)
             return values
 
@@ -367,24 +375,6 @@ class RasaloreSegmenter:
         load_weights(path, net, map_location=context.torch_device())
         segmenter.net, segmenter._facts = net, dict(meta.get("facts") or {})
         return segmenter
-
-
-def _pseudo_mask_dice(scores: np.ndarray, masks: np.ndarray, min_pixels: int) -> float:
-    """Per-slice mean Dice at 0.5 against pseudo-masks, over slices whose mask RASALoRE would train on.
-
-    The 200-pixel rule (§6) counts at 240²; masks of another size scale it by area.
-    """
-    side = masks.shape[-1]
-    minimum = min_pixels * (side * side) / NATIVE_SIZE**2
-    pixels = masks.reshape(len(masks), -1).sum(axis=1)
-    kept = np.flatnonzero(pixels >= max(minimum, 1))
-    if kept.size == 0:
-        return float("nan")
-    predicted = scores[kept] > 0.5
-    truth = masks[kept] > 0.5
-    overlap = (predicted & truth).reshape(kept.size, -1).sum(axis=1)
-    total = predicted.reshape(kept.size, -1).sum(axis=1) + truth.reshape(kept.size, -1).sum(axis=1)
-    return float(np.mean(2 * overlap / np.maximum(total, 1)))
 
 
 def _check_gt_val(options: RasaloreOptions, context: BuildContext, validation: SliceSet | None) -> None:
