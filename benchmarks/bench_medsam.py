@@ -29,6 +29,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import json
 import os
@@ -107,6 +108,15 @@ def bench_speed(device: str, repeats: int, batch: int) -> list[dict[str, object]
             device,
         )
         prepare = _timed(lambda b=backend: b.prepare(image), repeats, device)
+        contiguous_ms = float("nan")
+        if not heavy:  # the plugin's channels-last encoder against the same encoder in NCHW (_loading)
+            nchw = copy.deepcopy(backend.model.image_encoder).to(memory_format=torch.contiguous_format)
+
+            def encode_nchw(e=nchw, p=prepared) -> None:
+                with torch.inference_mode():
+                    e(p[None].to(device))
+
+            contiguous_ms = 1000 * _timed(encode_nchw, repeats, device)
         rows.append(
             {
                 "backend": name,
@@ -114,6 +124,8 @@ def bench_speed(device: str, repeats: int, batch: int) -> list[dict[str, object]
                 "device": device,
                 "prepare_ms": 1000 * prepare,
                 "encoder_ms": 1000 * encode,
+                "encoder_ms_nchw": contiguous_ms,
+                "channels_last_speedup": contiguous_ms / (1000 * encode),
                 f"encoder_ms_per_slice_batch{batch}": 1000 * encode_batch,
                 "decoder_ms_per_prompt": 1000 * decode,
                 "ms_per_slice_one_box": 1000 * (prepare + encode + decode),

@@ -76,6 +76,10 @@ def _module(backend: str, path: str, sha256: str, device: str) -> nn.Module:
             hint="check the file, or the backend option",
         ) from error
     module.eval().requires_grad_(False)
+    # Channels-last: LiteMedSAM's TinyViT runs its first stages at full 256² resolution (1x1 patch
+    # embedding), where oneDNN's NHWC convolutions are ~1.4x faster on CPU (benchmarks/bench_medsam.py);
+    # outputs agree to ~1e-6. Linear and attention layers are unaffected.
+    module.image_encoder.to(memory_format=torch.channels_last)
     return module.to(device)
 
 

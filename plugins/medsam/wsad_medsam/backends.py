@@ -103,8 +103,11 @@ class SamBackend:
     def embed(self, batch: torch.Tensor) -> torch.Tensor:
         """Image embeddings ``(B, 256, 64, 64)`` float32 on CPU of a ``(B, 3, S, S)`` batch."""
         with torch.inference_mode(), autocast(self.device, self.amp):
-            embedding = self.model.image_encoder(batch.to(self.device))
-        return embedding.float().cpu()
+            batch = batch.to(self.device).contiguous(memory_format=torch.channels_last)  # as the encoder (_loading)
+            embedding = self.model.image_encoder(batch)
+        # NCHW whatever the encoder's layout: the decoder's results must not depend on where an embedding
+        # came from (computed now, or from the cache, which stores it contiguous).
+        return embedding.float().cpu().contiguous()
 
     def decode(self, embedding: torch.Tensor, boxes: np.ndarray | None, points: np.ndarray | None) -> torch.Tensor:
         """Low-resolution logits ``(K, 1, 256, 256)`` for K prompts on one ``(1, 256, 64, 64)`` embedding.
