@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from wsad_core import PluginHost
+from wsad_core import PluginHost, WsadError
 from wsad_core.bench import BenchConfig, run_bench
 
 REPO = Path(__file__).resolve().parents[2]
@@ -332,3 +332,42 @@ def test_cross_validation_tests_every_patient_once_and_averages_over_folds(phant
     assert (dice["n_folds"], dice["n_runs"], dice["n_seeds"]) == (3, 3, 1)
     assert dice["std"] is not None
     assert "3-fold patient cross-validation" in (outcome.directory / "summary.md").read_text()
+
+
+def test_update_reuses_unchanged_jobs_reruns_changed_ones_and_drops_removed_ones(phantom_dataset, tmp_path):
+    def config(unet_epochs: int, extra: bool) -> BenchConfig:
+        unet = {**UNET, "options": {**UNET["options"], "epochs": unet_epochs}}
+        pipelines = [
+            {"label": "zscore", "generator": {"name": "zscore"}},
+            {"label": "zscore + unet", "generator": {"name": "zscore"}, "segmenter": unet},
+        ]
+        if extra:
+            pipelines.append({"label": "zscore again", "generator": {"name": "zscore", "options": {"threshold": 2.5}}})
+        return BenchConfig.model_validate(
+            {
+                "name": "update",
+                "datasets": [{**DATA, "source": str(phantom_dataset)}],
+                "pipelines": pipelines,
+                "evaluation": {"protocol_options": {"per-slice": {"min_lesion_pixels": 20}}},
+                "overlays": 0,
+            }
+        )
+
+    out = tmp_path / "bench"
+    first = run_bench(config(1, extra=True), PluginHost(), out_dir=out)
+    assert {r["status"] for r in first.records} == {"finished"}
+    changed = config(2, extra=False)
+    with pytest.raises(WsadError, match="--update"):  # a plain resume refuses another configuration
+        run_bench(changed, PluginHost(), out_dir=out, resume=True)
+
+    updated = run_bench(changed, PluginHost(), out_dir=out, update=True)
+    by_pipeline = {r["pipeline"]: r for r in updated.records}
+    assert set(by_pipeline) == {"zscore", "zscore + unet"}, "the removed pipeline leaves the tables"
+    assert by_pipeline["zscore"].get("reused") is True
+    assert not by_pipeline["zscore + unet"].get("reused"), "changed settings: trained again"
+    run_dir = Path(by_pipeline["zscore + unet"]["run_dir"])
+    assert "epochs: 2" in (run_dir / "config.yaml").read_text()
+    superseded = list((out / "superseded").rglob("config.yaml"))
+    assert len(superseded) == 1, "the replaced run is kept"
+    assert "epochs: 1" in superseded[0].read_text()
+    assert {row["pipeline"] for row in _table(out)} == {"zscore", "zscore + unet"}

@@ -37,6 +37,26 @@ def _finished_summary(run_dir: Path) -> list[dict[str, Any]] | None:
         return None
 
 
+def _stored_fingerprint(run_dir: Path) -> str | None:
+    """The configuration fingerprint of the run in ``run_dir`` (``None``: no readable run there)."""
+    try:
+        return str(json.loads((run_dir / "run.json").read_text())["config_fingerprint"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _supersede(run_dir: Path, bench_dir: Path) -> Path:
+    """Move a job folder whose configuration changed to ``<bench>/superseded/``; nothing is deleted."""
+    try:
+        relative = run_dir.resolve().relative_to(bench_dir.resolve())
+    except ValueError:
+        relative = Path(run_dir.name)
+    target = bench_dir / "superseded" / time.strftime("%Y%m%d-%H%M%S", time.gmtime()) / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    run_dir.rename(target)
+    return target
+
+
 def run_facts(run_dir: Path) -> dict[str, Any]:
     """A finished run's notes and deviations (from its ``env.json``)."""
     try:
@@ -70,6 +90,10 @@ def execute_group(
         run_dir = Path(str(config.output.out_dir))
         record["run_dir"] = str(run_dir)
         started = time.perf_counter()
+        stored = _stored_fingerprint(run_dir)
+        if stored is not None and stored != config.fingerprint():
+            moved = _supersede(run_dir, Path(shared_stages))
+            log.warning("job %s: its configuration changed; the previous run moved to %s", payload["job_id"], moved)
         summary = _finished_summary(run_dir)
         if summary is not None:
             record.update(status="finished", summary=summary, seconds=None, reused=True, **run_facts(run_dir))

@@ -8,6 +8,7 @@ Layout of a benchmark directory::
     <bench>/jobs.json           one record per job: finished / failed / unavailable, error, seconds
     <bench>/jobs/<dataset>/<pipeline>/[fold-<f>/]seed-<s>/   each job's full run directory
     <bench>/stages/             stage outputs shared by the jobs (content-addressed)
+    <bench>/superseded/         job folders replaced because their configuration changed (``--update``)
     <bench>/metrics/cases.csv   every job's long-format rows, with job columns
     <bench>/summary.csv .md .tex
     <bench>/plots/*.png
@@ -105,15 +106,28 @@ def _versions(environment: dict[str, Any]) -> str:
     return f"wsad-core=={__version__}"
 
 
-def run_bench(config: BenchConfig, host: PluginHost, *, out_dir: Path, resume: bool = False) -> BenchOutcome:
+def run_bench(
+    config: BenchConfig, host: PluginHost, *, out_dir: Path, resume: bool = False, update: bool = False
+) -> BenchOutcome:
     """Run (or resume) the benchmark ``config`` into ``out_dir``.
+
+    Args:
+        config: the benchmark.
+        host: the plugins.
+        out_dir: the benchmark directory.
+        resume: continue the benchmark ``out_dir`` holds; it must have the same configuration.
+        update: continue a benchmark whose configuration has changed since: every finished job whose own
+            run configuration is unchanged is reused, changed jobs are run again (their old folders are
+            kept under ``superseded/``), new ones are run, and removed ones leave the tables.
 
     Raises:
         RunDirectoryError: ``out_dir`` holds another benchmark or run (or this one without ``resume``).
     """
     started = time.perf_counter()
     fingerprint = json.dumps(config.model_dump(mode="json", exclude={"executor"}), sort_keys=True)
-    bench = RunDirectory.open(out_dir, config_fingerprint=_sha(fingerprint), resume=resume)
+    bench = RunDirectory.open(
+        out_dir, config_fingerprint=_sha(fingerprint), resume=resume or update, allow_changed_config=update
+    )
     directory = bench.root
     atomic_write_text(directory / "bench.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     environment = capture_environment(device=config.device, seed=min(config.seeds))

@@ -110,6 +110,13 @@ def _print_table(outcome: Any, console: Console) -> None:
     help="Benchmark directory. [default: runs/bench-<timestamp>-<name>]",
 )
 @click.option("--resume", is_flag=True, help="Continue the benchmark in --out; finished jobs are not re-run.")
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Continue the benchmark in --out with a changed CONFIG: finished jobs whose own settings are unchanged "
+    "are reused; new and changed jobs run (replaced folders are kept under superseded/); removed jobs leave the "
+    "tables.",
+)
 @click.option("--dry-run", is_flag=True, help="List the jobs and exit.")
 @click.pass_obj
 def bench(state: CliState, config_file: Path | None, **kw: Any) -> None:
@@ -120,6 +127,7 @@ def bench(state: CliState, config_file: Path | None, **kw: Any) -> None:
       wsad bench --preset rasalore-table1 --data ../shared/data/brats2018_demo --seeds 0
       wsad bench my-bench.yaml --out runs/my-bench
       wsad bench my-bench.yaml --out runs/my-bench --resume
+      wsad bench my-bench.yaml --out runs/my-bench --update    # after adding or changing pipelines
     """
     from wsad_core.bench import load_bench_config, preset, run_bench
     from wsad_core.bench.jobs import plan_jobs
@@ -144,12 +152,13 @@ def bench(state: CliState, config_file: Path | None, **kw: Any) -> None:
     )
     config = config.model_copy(update={"executor": executor})
     out = kw["out_dir"] or Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{config.name}"
-    if kw["resume"] and kw["out_dir"] is None:
-        raise ConfigError("--resume needs --out DIR naming the benchmark to continue")
+    for flag in ("resume", "update"):
+        if kw[flag] and kw["out_dir"] is None:
+            raise ConfigError(f"--{flag} needs --out DIR naming the benchmark to continue")
     if kw["dry_run"]:
         for job in plan_jobs(config, out):
             click.echo(f"{job.job_id}\t{'reference only' if job.config is None else job.config.pipeline.label()}")
         return
-    outcome = run_bench(config, state.host, out_dir=out, resume=kw["resume"])
+    outcome = run_bench(config, state.host, out_dir=out, resume=kw["resume"], update=kw["update"])
     _print_table(outcome, Console())
     click.echo(f"results: {outcome.directory}/summary.md (also .csv, .tex, plots/, jobs/)")

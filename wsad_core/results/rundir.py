@@ -72,7 +72,14 @@ class RunDirectory(StagesMixin):
         self._status = status
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, config_fingerprint: str, resume: bool) -> RunDirectory:
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        config_fingerprint: str,
+        resume: bool,
+        allow_changed_config: bool = False,
+    ) -> RunDirectory:
         """Create the run directory, or reopen it to resume the run it holds.
 
         Args:
@@ -80,6 +87,8 @@ class RunDirectory(StagesMixin):
             config_fingerprint: Fingerprint of the resolved configuration
                 (:func:`config_fingerprint`); a resumed run must have the same.
             resume: Continue the run the directory holds (without one, start a new run).
+            allow_changed_config: With ``resume``, accept a run with another configuration (a benchmark
+                updated with ``--update``: its jobs check their own configurations).
 
         Returns:
             The directory, with ``run.json`` saying ``running``.
@@ -101,11 +110,12 @@ class RunDirectory(StagesMixin):
                     hint=f"its status is {previous.get('status', 'unknown')!r} (see {run_file})",
                 )
             stored = str(previous.get("config_fingerprint", ""))
-            if stored != config_fingerprint:
+            if stored != config_fingerprint and not allow_changed_config:
                 raise RunDirectoryError(
                     f"cannot resume {root}: it holds a run with config fingerprint {_short(stored)}, "
                     f"the current configuration has {_short(config_fingerprint)}",
-                    hint="resume with the configuration saved in its config.yaml, or choose another --out",
+                    hint="resume with the configuration saved in its config.yaml, or choose another --out "
+                    "(a benchmark: --update reuses its unchanged jobs)",
                 )
             remove_stale_temps(root)
         elif root.exists() and any(root.iterdir()):
