@@ -356,6 +356,9 @@ def test_update_reuses_unchanged_jobs_reruns_changed_ones_and_drops_removed_ones
     out = tmp_path / "bench"
     first = run_bench(config(1, extra=True), PluginHost(), out_dir=out)
     assert {r["status"] for r in first.records} == {"finished"}
+    # A run made before a configuration field existed has another fingerprint but the same settings.
+    zscore_run = Path(next(r["run_dir"] for r in first.records if r["pipeline"] == "zscore")) / "run.json"
+    zscore_run.write_text(json.dumps({**json.loads(zscore_run.read_text()), "config_fingerprint": "older-schema"}))
     changed = config(2, extra=False)
     with pytest.raises(WsadError, match="--update"):  # a plain resume refuses another configuration
         run_bench(changed, PluginHost(), out_dir=out, resume=True)

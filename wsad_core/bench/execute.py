@@ -16,6 +16,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from wsad_core.bench.config import ExecutorConfig
 from wsad_core.errors import ConfigError, UnknownPluginError, WeightsNotFoundError
 
@@ -43,6 +45,23 @@ def _stored_fingerprint(run_dir: Path) -> str | None:
         return str(json.loads((run_dir / "run.json").read_text())["config_fingerprint"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _same_settings(run_dir: Path, fingerprint: str) -> bool:
+    """Whether the run in ``run_dir`` has the settings whose fingerprint is ``fingerprint``.
+
+    A run made before a configuration field was added has another stored fingerprint but the same
+    settings: its saved ``config.yaml``, validated again with today's defaults, gives ``fingerprint``.
+    """
+    if _stored_fingerprint(run_dir) == fingerprint:
+        return True
+    from wsad_core.config import RunConfig
+
+    try:
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+        return RunConfig.model_validate(saved["config"]).fingerprint() == fingerprint
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+        return False
 
 
 def _supersede(run_dir: Path, bench_dir: Path) -> Path:
@@ -90,8 +109,12 @@ def execute_group(
         run_dir = Path(str(config.output.out_dir))
         record["run_dir"] = str(run_dir)
         started = time.perf_counter()
+        fingerprint = config.fingerprint()
         stored = _stored_fingerprint(run_dir)
-        if stored is not None and stored != config.fingerprint():
+        reusable = _same_settings(run_dir, fingerprint) and (
+            stored == fingerprint or _finished_summary(run_dir) is not None
+        )  # an unfinished run resumes only under its own fingerprint
+        if stored is not None and not reusable:
             moved = _supersede(run_dir, Path(shared_stages))
             log.warning("job %s: its configuration changed; the previous run moved to %s", payload["job_id"], moved)
         summary = _finished_summary(run_dir)
