@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import time
 from contextlib import contextmanager
@@ -12,6 +14,7 @@ import pytest
 
 from wsad_core.data import PreprocessConfig, SliceCache, prepare_cases
 from wsad_core.data import preprocess as preprocess_module
+from wsad_core.data._cache_integrity import CacheEntryError, _file_digest
 from wsad_core.data.adapters import BratsOptions
 from wsad_core.data.adapters.brats import index_brats
 from wsad_core.data.cache import _ARRAYS
@@ -208,3 +211,88 @@ def test_progress_reports_each_case(tmp_path: Path) -> None:
 
 def test_default_root_follows_wsad_cache(cache_env: Path) -> None:
     assert SliceCache().root == cache_env / "slices"
+
+
+def _damage_zero_part(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 512] = bytes(512)  # same size, header intact: only a checksum can tell
+    path.write_bytes(bytes(data))
+
+
+def _damage_random_bytes(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-64:] = np.random.default_rng(0).integers(0, 256, 64, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [_damage_zero_part, _damage_random_bytes], ids=["zeroed", "random-bytes"])
+@pytest.mark.parametrize("name", ["images", "native_masks", "lesion_pixels"])
+def test_damaged_array_fails_its_checksum_and_is_rebuilt_with_a_warning(
+    tmp_path: Path, count_loads: list[str], caplog: pytest.LogCaptureFixture, damage, name: str
+) -> None:
+    index = _index(tmp_path, n=1)
+    cache = SliceCache(tmp_path / "cache")
+    prepare_cases(index, ("flair",), CONFIG, cache)
+    fresh = prepare_cases(index, ("flair",), CONFIG, None)[0]  # in memory: the damage below cannot reach it
+    key = cache.key(index.cases[0], ("flair",), CONFIG, index.name)
+    damage(cache.entry(key) / f"{name}.npy")
+    count_loads.clear()
+    with caplog.at_level("WARNING", logger="wsad.data"):
+        again = prepare_cases(index, ("flair",), CONFIG, cache)[0]
+    assert len(count_loads) == 2, "rebuilt from the NIfTI files"
+    _same(again, fresh)
+    message = caplog.text
+    assert "c0" in message, "names the case"
+    assert f"{name}.npy" in message, "names the file"
+    assert "rebuilding" in message
+    assert cache.load(key) is not None, "the rebuilt entry is valid"
+
+
+def test_impossible_values_are_never_cached(tmp_path: Path) -> None:
+    index = _index(tmp_path, n=1)
+    cache = SliceCache(tmp_path / "cache")
+    key = cache.key(index.cases[0], ("flair",), CONFIG, index.name)
+    prepared = prepare_cases(index, ("flair",), CONFIG, None)[0]
+    images = np.array(prepared.images)
+    images[0, 0, 0, 0] = np.nan
+    lesions = np.array(prepared.lesion_pixels)
+    lesions[0] += 1
+    for bad, rule in (
+        (dataclasses.replace(prepared, images=images), "NaN"),
+        (dataclasses.replace(prepared, lesion_pixels=lesions), "disagrees"),
+    ):
+        with pytest.raises(CacheEntryError, match=rule):
+            cache.store(key, bad)
+        assert not cache.entry(key).exists()
+    cache.store(key, prepared)
+    _same(cache.load(key), prepared)
+
+
+def test_entry_whose_dtype_disagrees_with_its_record_is_rebuilt(tmp_path: Path) -> None:
+    index = _index(tmp_path, n=1)
+    cache = SliceCache(tmp_path / "cache")
+    prepare_cases(index, ("flair",), CONFIG, cache)
+    key = cache.key(index.cases[0], ("flair",), CONFIG, index.name)
+    folder = cache.entry(key)
+    np.save(folder / "slice_indices.npy", np.load(folder / "slice_indices.npy").astype(np.int64))
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["arrays"]["slice_indices"].update(bytes=(folder / "slice_indices.npy").stat().st_size)
+    meta["arrays"]["slice_indices"]["xxh3_128"] = _file_digest(folder / "slice_indices.npy")
+    (folder / "meta.json").write_text(json.dumps(meta))  # a consistent checksum, but the wrong dtype
+    assert cache.load(key) is None
+
+
+def test_entry_without_checksums_from_an_older_version_is_rebuilt(tmp_path: Path, count_loads: list[str]) -> None:
+    index = _index(tmp_path, n=1)
+    cache = SliceCache(tmp_path / "cache")
+    prepare_cases(index, ("flair",), CONFIG, cache)
+    key = cache.key(index.cases[0], ("flair",), CONFIG, index.name)
+    meta_path = cache.entry(key) / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["arrays"]
+    meta_path.write_text(json.dumps(meta))
+    assert cache.load(key) is None
+    count_loads.clear()
+    prepare_cases(index, ("flair",), CONFIG, cache)
+    assert len(count_loads) == 2

@@ -13,6 +13,10 @@ An entry is written into ``tmp/`` and renamed into ``entries/`` in one atomic st
 killed writer leaves at most a temporary folder, which loads never look at and later
 writers delete once it is stale. When two runs race, the first rename wins and the other
 keeps the winner's (identical) entry. Entries are read with ``mmap_mode="r"``.
+
+``meta.json`` records each array's dtype, shape and XXH3-128 digest; a load verifies them and
+the values (:mod:`wsad_core.data._cache_integrity`), and an entry that fails is dropped with a
+warning naming the case and the file, and rebuilt from the NIfTI files.
 """
 
 from __future__ import annotations
@@ -30,11 +34,19 @@ from pathlib import Path
 import numpy as np
 
 from wsad_core.context import ProgressReporter, SilentProgress
+from wsad_core.data._cache_integrity import (
+    CacheEntryError,
+    check_structure,
+    check_values,
+    file_records,
+    load_verified,
+)
 from wsad_core.data._filehash import FileHasher
 from wsad_core.data._paths import default_slice_cache_root
 from wsad_core.data.config import PreprocessConfig
 from wsad_core.data.index import CaseRecord, DatasetIndex
 from wsad_core.data.preprocess import PreparedCase, prepare_case
+from wsad_core.errors import DataError
 
 __all__ = ["PREPROCESS_VERSION", "SliceCache", "prepare_cases"]
 
@@ -96,21 +108,26 @@ class SliceCache:
         meta_path = folder / "meta.json"
         if not meta_path.is_file():
             return None
+        case_id = "?"
         try:
             meta = json.loads(meta_path.read_text())
             if meta.get("version") != PREPROCESS_VERSION:
                 return None
-            arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in _ARRAYS}
+            case_id = str(meta["case_id"])
+            native_shape = (int(meta["native_shape"][0]), int(meta["native_shape"][1]), int(meta["native_shape"][2]))
+            arrays = load_verified(folder, meta.get("arrays") or {}, _ARRAYS)
+            check_structure(arrays, native_shape)
             return PreparedCase(
-                case_id=str(meta["case_id"]),
+                case_id=case_id,
                 modalities=tuple(meta["modalities"]),
-                native_shape=(int(meta["native_shape"][0]), int(meta["native_shape"][1]), int(meta["native_shape"][2])),
+                native_shape=native_shape,
                 has_mask=bool(meta["has_mask"]),
                 **arrays,
             )
         except Exception as error:
-            # A damaged entry (disk full, manual edits) is dropped and rebuilt, never trusted.
-            log.warning("slice cache entry %s is unusable (%s: %s); rebuilding it", folder, type(error).__name__, error)
+            # A damaged entry (disk full, manual edits, bit rot) is dropped and rebuilt, never trusted.
+            reason = str(error) if isinstance(error, CacheEntryError) else f"{type(error).__name__}: {error}"
+            log.warning("slice cache entry of case %s is unusable (%s) at %s; rebuilding it", case_id, reason, folder)
             self._discard(folder)
             return None
 
@@ -125,8 +142,10 @@ class SliceCache:
         temporary = self.root / "tmp" / f"{key}.{os.getpid()}.{uuid.uuid4().hex}"
         temporary.mkdir(parents=True)
         try:
-            for name in _ARRAYS:
-                np.save(temporary / f"{name}.npy", np.ascontiguousarray(getattr(case, name)), allow_pickle=False)
+            arrays = {name: np.ascontiguousarray(getattr(case, name)) for name in _ARRAYS}
+            check_values(arrays, case.native_shape)  # what a verified load relies on
+            for name, array in arrays.items():
+                np.save(temporary / f"{name}.npy", array, allow_pickle=False)
             meta = {
                 "version": PREPROCESS_VERSION,
                 "case_id": case.case_id,
@@ -134,6 +153,7 @@ class SliceCache:
                 "native_shape": list(case.native_shape),
                 "has_mask": case.has_mask,
                 "created": time.time(),
+                "arrays": file_records(temporary, arrays),  # checksums travel in the same atomic rename
             }
             # meta.json last: a folder without it is never an entry.
             (temporary / "meta.json").write_text(json.dumps(meta, indent=1))
@@ -183,6 +203,8 @@ def _prepare_and_store(
     except OSError as error:
         log.warning("cannot write the slice cache at %s (%s); continuing without it", cache.root, error)
         return fresh
+    except CacheEntryError as error:  # a preprocessing defect: never cache it, never hide it
+        raise DataError(f"case {case.case_id}: prepared slices break the cache's rules: {error}") from None
     # Hand back the memory-mapped copy so that first and later runs see the same arrays.
     return cache.load(key) or fresh
 
