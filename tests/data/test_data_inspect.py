@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
+import pytest
 
 from wsad_core.data import PreprocessConfig, inspect_dataset
 from wsad_core.data.adapters import BratsOptions
 from wsad_core.data.adapters.brats import index_brats
 from wsad_core.data.assemble import slice_categories
+from wsad_core.errors import DataError
 
 from .conftest import phantom
 
@@ -53,3 +56,27 @@ def test_counts_match_masks(tmp_path: Path) -> None:
     assert rows[-1]["anomalous"] == report.cases[0].anomalous + report.cases[1].anomalous
     assert report.totals()["labelled_cases"] == 2
     assert np.isfinite(rows[0]["lesion_voxels"])
+
+
+def test_inspect_shows_label_values_and_rejects_negative_ones(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    synthetic = phantom(seed=0, lesions=2)
+    synthetic.write(root / "c0", {"flair": "c0_flair.nii.gz", "t1": "c0_t1.nii.gz", "seg": "c0_seg.nii.gz"})
+    seg = root / "c0" / "c0_seg.nii.gz"
+    image = nib.load(seg)
+    labels = np.asarray(image.dataobj).astype(np.int16)
+    labels[labels > 0] = 2
+    labels[0, 0, 0] = 4
+    nib.save(nib.Nifti1Image(labels, image.affine), seg)
+    report = inspect_dataset(index_brats(BratsOptions(), root), PreprocessConfig(skip_first=0, skip_last=0))
+    assert [value for value, _ in report.cases[0].labels] == [2, 4]
+    assert report.rows()[0]["labels"] == "2,4"
+    only_four = inspect_dataset(
+        index_brats(BratsOptions(), root), PreprocessConfig(skip_first=0, skip_last=0, lesion_labels=(4,))
+    )
+    assert only_four.cases[0].lesion_voxels == 1
+
+    labels[1, 1, 1] = -1
+    nib.save(nib.Nifti1Image(labels, image.affine), seg)
+    with pytest.raises(DataError, match=r"c0_seg\.nii\.gz.*negative label values \(-1\)"):
+        inspect_dataset(index_brats(BratsOptions(), root))

@@ -144,6 +144,45 @@ def test_mask_labels_become_lesion(tmp_path: Path) -> None:
     assert mask.array.sum() == 3
 
 
+@pytest.mark.parametrize(
+    ("values", "words"),
+    [
+        ((1.0, -1.0), ("negative", "-1")),
+        ((2.0, -4.0), ("negative", "-4")),
+        ((0.5, 1.0), ("non-integer", "0.5")),
+        ((0.25, 0.75), ("non-integer", "0.25, 0.75")),
+    ],
+)
+def test_label_values_outside_the_convention_are_rejected_with_the_values(
+    tmp_path: Path, values: tuple[float, float], words: tuple[str, str]
+) -> None:
+    labels = np.zeros((6, 6, 6), np.float32)
+    labels[1, 1, 1], labels[2, 2, 2] = values
+    ref = VolumeRef(save(tmp_path / "seg.nii.gz", labels))
+    for role in ("mask", "labels"):
+        message = _error(ref, role)
+        assert all(word in message for word in words), message
+
+
+def test_integer_labels_stored_as_scaled_floats_are_accepted(tmp_path: Path) -> None:
+    labels = np.zeros((6, 6, 6), np.float32)
+    labels[1, 1, 1], labels[2, 2, 2] = 1.0000001, 3.9999999
+    mask = load_volume(VolumeRef(save(tmp_path / "seg.nii.gz", labels)), role="labels")
+    assert sorted(np.unique(mask.array)) == [0.0, 1.0, 4.0]
+
+
+def test_lesion_labels_choose_which_labels_are_lesion(tmp_path: Path) -> None:
+    labels = np.zeros((6, 6, 6), np.uint8)
+    labels[1, 1, 1], labels[2, 2, 2], labels[3, 3, 3] = 1, 2, 4
+    ref = VolumeRef(save(tmp_path / "seg.nii.gz", labels))
+    core = load_volume(ref, role="mask", lesion_labels=(1, 4))
+    assert core.array[1, 1, 1] == 1.0
+    assert core.array[2, 2, 2] == 0.0, "label 2 (oedema) is healthy when only 1 and 4 are lesion"
+    assert core.array.sum() == 2
+    with pytest.raises(ValueError, match="lesion_labels"):
+        PreprocessConfig(lesion_labels=(0, 1))
+
+
 def test_shape_mismatch_names_both_files(tmp_path: Path) -> None:
     a = load_volume(VolumeRef(save(tmp_path / "a.nii.gz", _volume(shape=(8, 8, 6)))))
     b = load_volume(VolumeRef(save(tmp_path / "b.nii.gz", _volume(shape=(8, 8, 7)))))

@@ -76,3 +76,9 @@ def inspect(state: CliState, source: str, adapter: str | None, assignments: tupl
         table.add_row(*(str(row[c]) for c in columns))
     console.print(table)
     console.print(f"modalities in every case: {', '.join(index.modalities) or 'none'}")
+    lesion = report.config.lesion_labels
+    console.print(
+        "lesion: every label > 0"
+        if lesion is None
+        else f"lesion: labels {', '.join(map(str, lesion))} (others healthy)"
+    )

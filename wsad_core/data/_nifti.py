@@ -3,7 +3,8 @@
 Every failure names the file (and channel) and says what is wrong: the file is missing,
 it is not a NIfTI image, it is corrupt or truncated (detected when the header is read
 *or* when the voxels are decompressed), it has the wrong number of dimensions, it holds
-NaN/Inf voxels, or an image volume is all zero. Voxels are read through
+NaN/Inf voxels, an image volume is all zero, or a label volume holds values that are not
+non-negative integers (labels are integers >= 0; 0 is healthy). Voxels are read through
 ``np.asarray(img.dataobj)`` and kept as float32 so a 240x240x155 volume costs 36 MB,
 not 72 MB as ``get_fdata`` would.
 """
@@ -21,10 +22,21 @@ import numpy as np
 from wsad_core.data.index import VolumeRef
 from wsad_core.errors import DataError
 
-__all__ = ["AFFINE_TOLERANCE_MM", "Header", "Volume", "check_same_grid", "load_volume", "read_header"]
+__all__ = [
+    "AFFINE_TOLERANCE_MM",
+    "Header",
+    "Volume",
+    "check_same_grid",
+    "label_counts",
+    "load_volume",
+    "read_header",
+]
 
 #: Largest difference between two affines' entries still taken as the same grid.
 AFFINE_TOLERANCE_MM = 1e-3
+
+#: Largest distance to an integer still read as that label (scaled integer data stored as float).
+_LABEL_TOLERANCE = 1e-3
 
 #: Errors nibabel, gzip and zlib raise for damaged files, at load or at decompression time.
 _READ_ERRORS: tuple[type[BaseException], ...] = (EOFError, zlib.error, OSError, ValueError, MemoryError)
@@ -185,13 +197,51 @@ def _affine(ref: VolumeRef, img: Any) -> np.ndarray:
     return affine
 
 
-def load_volume(ref: VolumeRef, *, role: Literal["image", "mask"] = "image") -> Volume:
+def _examples(values: np.ndarray, limit: int = 5) -> str:
+    found = np.unique(values)
+    shown = ", ".join(f"{v:g}" for v in found[:limit])
+    return shown + (f", … ({found.size} distinct)" if found.size > limit else "")
+
+
+def _check_labels(ref: VolumeRef, data: np.ndarray) -> np.ndarray:
+    """``data`` as integer labels, or a DataError naming the file and the values that are not labels."""
+    labels = np.rint(data)
+    fractional = np.abs(data - labels) > _LABEL_TOLERANCE
+    if fractional.any():
+        raise DataError(
+            f"{ref}: {int(fractional.sum())} voxels hold non-integer label values ({_examples(data[fractional])})",
+            hint="labels must be non-negative integers (0 healthy); threshold a probability map into a mask first",
+        )
+    negative = labels < 0
+    if negative.any():
+        raise DataError(
+            f"{ref}: {int(negative.sum())} voxels hold negative label values ({_examples(labels[negative])})",
+            hint="labels must be non-negative integers (0 healthy); fix the file's labels or its scaling",
+        )
+    return labels.astype(np.int32)
+
+
+def label_counts(labels: np.ndarray) -> dict[int, int]:
+    """Voxels per label value of an integer label volume (from :func:`load_volume` with ``role="labels"``)."""
+    counts = np.bincount(labels.ravel().astype(np.int64))
+    return {int(value): int(count) for value, count in enumerate(counts) if count}
+
+
+def load_volume(
+    ref: VolumeRef,
+    *,
+    role: Literal["image", "mask", "labels"] = "image",
+    lesion_labels: tuple[int, ...] | None = None,
+) -> Volume:
     """Read one 3-D volume as float32 and check it.
 
     Args:
         ref: the file and, for 4-D files, the channel.
-        role: ``"image"`` (must not be all zero) or ``"mask"`` (any label > 0 becomes
-            lesion, stored as 1.0; an all-zero mask is a healthy case).
+        role: ``"image"`` (must not be all zero), ``"mask"`` (lesion labels become 1.0,
+            everything else 0.0; an all-zero mask is a healthy case) or ``"labels"`` (the
+            checked integer labels themselves, as float32). Masks and labels must hold
+            non-negative integers.
+        lesion_labels: for ``"mask"``, the label values that are lesion; default every label > 0.
 
     Returns:
         The checked volume.
@@ -199,10 +249,11 @@ def load_volume(ref: VolumeRef, *, role: Literal["image", "mask"] = "image") -> 
     Raises:
         DataError: naming the file, when it is missing, not a NIfTI image, corrupt or
             truncated, 4-D without a channel (or the channel is out of range), holds
-            NaN/Inf voxels, or is an all-zero image.
+            NaN/Inf voxels, is an all-zero image, or is a mask with negative or
+            fractional values.
     """
-    if role not in ("image", "mask"):
-        raise ValueError(f"role must be 'image' or 'mask', got {role!r}")
+    if role not in ("image", "mask", "labels"):
+        raise ValueError(f"role must be 'image', 'mask' or 'labels', got {role!r}")
     img = _open(ref, verify=True)
     shape, channel = _selected_shape(ref, tuple(int(s) for s in img.shape))
     try:
@@ -224,8 +275,14 @@ def load_volume(ref: VolumeRef, *, role: Literal["image", "mask"] = "image") -> 
         raise DataError(
             f"{ref}: {n_nan} NaN and {n_inf} Inf voxels", hint="repair or re-export the volume without invalid voxels"
         )
-    if role == "mask":
-        data = (data > 0).astype(np.float32)
+    if role in ("mask", "labels"):
+        labels = _check_labels(ref, data)
+        if role == "labels":
+            data = labels.astype(np.float32)
+        elif lesion_labels is None:
+            data = (labels > 0).astype(np.float32)
+        else:
+            data = np.isin(labels, lesion_labels).astype(np.float32)
     elif not data.any():
         raise DataError(f"{ref}: image volume is all zero", hint="the file holds no image data; re-export it")
     return Volume(array=data, affine=_affine(ref, img), zooms=_zooms(img), path=Path(ref.path), channel=ref.channel)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = ["PreprocessConfig", "SplitConfig"]
 
@@ -40,6 +40,20 @@ class PreprocessConfig(BaseModel):
         "exclude",
         description="Training use of slices without brain: 'exclude' (default) or 'healthy' (official code).",
     )
+    lesion_labels: tuple[int, ...] | None = Field(
+        None,
+        description="Ground-truth label values that count as lesion, e.g. [1, 4] for BraTS tumour core; default: "
+        "every label > 0 (whole tumour). Labels must be non-negative integers; others are an error.",
+    )
+
+    @field_validator("lesion_labels")
+    @classmethod
+    def _check_lesion_labels(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if value is None:
+            return None
+        if not value or any(label < 1 for label in value):
+            raise ValueError(f"lesion_labels must list labels >= 1 (0 is healthy), got {list(value)}")
+        return tuple(sorted(set(value)))
 
     @model_validator(mode="after")
     def _check_percentiles(self) -> PreprocessConfig:

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wsad_core.data._nifti import check_same_grid, load_volume, read_header
+import numpy as np
+
+from wsad_core.data._nifti import check_same_grid, label_counts, load_volume, read_header
 from wsad_core.data.assemble import slice_categories
 from wsad_core.data.config import PreprocessConfig
 from wsad_core.data.index import MODALITIES, CaseRecord, DatasetIndex
@@ -41,6 +43,8 @@ class CaseReport:
         ambiguous: kept slices with 1..``min_lesion_pixels`` lesion pixels.
         brain_free: kept slices without lesion and without brain.
         subject: ``meta["subject"]`` if the adapter gave one.
+        labels: voxels per non-zero label value of the mask (empty without a mask or lesion);
+            which of them count as lesion follows ``config.lesion_labels``.
     """
 
     case_id: str
@@ -55,6 +59,7 @@ class CaseReport:
     ambiguous: int | None
     brain_free: int
     subject: str = ""
+    labels: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +99,7 @@ class DatasetReport:
                 "modalities": ",".join(c.modalities),
                 "shape": "x".join(str(s) for s in c.shape),
                 "spacing": "x".join(f"{s:g}" for s in c.spacing),
+                "labels": ",".join(str(value) for value, _ in c.labels),
                 "lesion_voxels": c.lesion_voxels,
                 "kept_slices": c.kept_slices,
                 **{key: getattr(c, key) for key in _COUNTS},
@@ -102,7 +108,7 @@ class DatasetReport:
         ]
         if total:
             sums = self.totals()
-            empty = dict.fromkeys(("subject", "modalities", "shape", "spacing"), "")
+            empty = dict.fromkeys(("subject", "modalities", "shape", "spacing", "labels"), "")
             counted = {k: sums[k] for k in ("lesion_voxels", "kept_slices", *_COUNTS)}
             rows.append({"case_id": "total", **empty, **counted})
         return rows
@@ -120,10 +126,12 @@ def _inspect_case(case: CaseRecord, config: PreprocessConfig) -> CaseReport:
     has_brain = (image.array[:, :, start:stop] != 0).any(axis=(0, 1))
     counts: dict[str, int | None] = dict.fromkeys(_COUNTS)
     lesion_voxels = None
+    labels: tuple[tuple[int, int], ...] = ()
     if case.mask is not None:
-        mask = load_volume(case.mask, role="mask")
-        check_same_grid(image, mask)
-        lesion = mask.array > 0
+        volume = load_volume(case.mask, role="labels")  # rejects negative and fractional values, naming the file
+        check_same_grid(image, volume)
+        labels = tuple((v, n) for v, n in label_counts(volume.array.astype("int64")).items() if v)
+        lesion = volume.array > 0 if config.lesion_labels is None else np.isin(volume.array, config.lesion_labels)
         lesion_voxels = int(lesion.sum())
         per_slice = lesion[:, :, start:stop].sum(axis=(0, 1))
         categories = slice_categories(per_slice, has_brain, config.min_lesion_pixels)
@@ -143,6 +151,7 @@ def _inspect_case(case: CaseRecord, config: PreprocessConfig) -> CaseReport:
         ambiguous=counts["ambiguous"],
         brain_free=int(counts["brain_free"] or 0),
         subject=str(case.meta.get("subject", "")),
+        labels=labels,
     )
 
 

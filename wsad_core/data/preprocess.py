@@ -115,7 +115,9 @@ def normalise_volume(volume: np.ndarray, brain: np.ndarray, config: PreprocessCo
     return out
 
 
-def _load(case: CaseRecord, modalities: Sequence[str]) -> tuple[list[Volume], Volume | None]:
+def _load(
+    case: CaseRecord, modalities: Sequence[str], lesion_labels: tuple[int, ...] | None = None
+) -> tuple[list[Volume], Volume | None]:
     missing = [m for m in modalities if m not in case.images]
     if missing:
         raise DataError(
@@ -125,7 +127,7 @@ def _load(case: CaseRecord, modalities: Sequence[str]) -> tuple[list[Volume], Vo
     images = [load_volume(case.images[m], role="image") for m in modalities]
     for other in images[1:]:
         check_same_grid(images[0], other)
-    mask = load_volume(case.mask, role="mask") if case.mask is not None else None
+    mask = load_volume(case.mask, role="mask", lesion_labels=lesion_labels) if case.mask is not None else None
     if mask is not None:
         check_same_grid(images[0], mask)
     return images, mask
@@ -154,7 +156,7 @@ def prepare_case(case: CaseRecord, modalities: tuple[str, ...], config: Preproce
     """
     if not modalities:
         raise DataError(f"case {case.case_id!r}: no modality requested", hint="choose at least one modality")
-    images, mask = _load(case, modalities)
+    images, mask = _load(case, modalities, config.lesion_labels)
     x, y, depth = images[0].shape
     start, stop = config.skip_first, depth - config.skip_last
     if stop <= start:
