@@ -192,6 +192,18 @@ def test_missing_modality_is_a_clear_error(write_layout: Layout, host: PluginHos
         prepare_cases(index, ("flair", "t2"), SMALL, None)
 
 
+def test_modality_missing_from_some_cases_names_those_cases(write_layout: Layout, host: PluginHost) -> None:
+    root = write_layout("b20", ["A", "B", "C"], brats2020)
+    next((root / "B").glob("*_t1.nii.gz")).unlink()
+    index = open_dataset(str(root), host)
+    with pytest.raises(DataError) as info:
+        prepare_cases(index, ("flair", "t1"), SMALL, None)
+    message = str(info.value)
+    assert "t1 is missing from 1 of 3 cases" in message
+    assert "B" in message.split("cases:")[-1]
+    assert "has no t1" not in message, "not reported as missing from the whole dataset"
+
+
 def test_unknown_adapter(tmp_path: Path, host: PluginHost) -> None:
     with pytest.raises(UnknownPluginError, match="no dataset named 'bratz'") as info:
         open_dataset(str(tmp_path), host, adapter="bratz")

@@ -49,9 +49,9 @@ def count_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     original = preprocess_module.load_volume
 
-    def counting(ref, *, role="image"):
+    def counting(ref, **options):
         calls.append(str(ref))
-        return original(ref, role=role)
+        return original(ref, **options)
 
     monkeypatch.setattr(preprocess_module, "load_volume", counting)
     return calls
@@ -64,7 +64,7 @@ def test_round_trip_without_decoding(tmp_path: Path, count_loads: list[str], mon
     assert len(count_loads) == 6  # 2 cases x (2 images + 1 mask)
     uncached = prepare_cases(index, ("flair", "t1"), CONFIG, None)
 
-    def refuse(ref, *, role="image"):
+    def refuse(ref, **options):
         raise AssertionError(f"NIfTI decoded on a cache hit: {ref}")
 
     monkeypatch.setattr(preprocess_module, "load_volume", refuse)

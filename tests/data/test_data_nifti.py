@@ -228,3 +228,15 @@ def test_invalid_header(tmp_path: Path) -> None:
     path = tmp_path / "header.nii.gz"
     path.write_bytes(gzip.compress(bytes(raw)))
     assert "invalid NIfTI header" in _error(VolumeRef(path))
+
+
+def test_dangling_and_looping_symbolic_links_are_named_as_such(tmp_path: Path) -> None:
+    dangling = tmp_path / "dangling.nii.gz"
+    dangling.symlink_to(tmp_path / "gone.nii.gz")
+    message = _error(VolumeRef(dangling))
+    assert "dangling symbolic link" in message
+    assert "gone.nii.gz" in message
+    loop_a, loop_b = tmp_path / "a.nii.gz", tmp_path / "b.nii.gz"
+    loop_a.symlink_to(loop_b)
+    loop_b.symlink_to(loop_a)
+    assert "symbolic link loop" in _error(VolumeRef(loop_a))

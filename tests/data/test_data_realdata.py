@@ -114,7 +114,7 @@ def test_cache_round_trips_bit_identically(
     cache = SliceCache(tmp_path / "cache")
     first = prepare_cases(one, ("flair", "t1"), config, cache)[0]
 
-    def refuse(ref, *, role="image"):
+    def refuse(ref, **options):
         raise AssertionError(f"NIfTI decoded on a cache hit: {ref}")
 
     monkeypatch.setattr(preprocess_module, "load_volume", refuse)

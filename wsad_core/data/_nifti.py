@@ -11,7 +11,9 @@ not 72 MB as ``get_fdata`` would.
 
 from __future__ import annotations
 
+import errno
 import gzip
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +89,16 @@ class Header:
     affine: np.ndarray
 
 
+def _is_link_loop(path: Path) -> bool:
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 reports a loop this way
+        return True
+    except OSError as error:
+        return error.errno == errno.ELOOP
+    return False
+
+
 def _open(ref: VolumeRef, *, verify: bool = False) -> Any:
     """The nibabel image for ``ref``.
 
@@ -102,6 +114,21 @@ def _open(ref: VolumeRef, *, verify: bool = False) -> Any:
 
     path = Path(ref.path)
     if not path.exists():
+        if path.is_symlink():
+            target = os.readlink(path)
+            try:
+                path.resolve(strict=True)
+            except RuntimeError:  # Python < 3.13 reports a loop this way
+                raise DataError(f"{path}: symbolic link loop (-> {target})", hint="fix or remove the link") from None
+            except OSError as error:
+                if error.errno == errno.ELOOP:
+                    raise DataError(
+                        f"{path}: symbolic link loop (-> {target})", hint="fix or remove the link"
+                    ) from None
+            raise DataError(
+                f"{path}: dangling symbolic link (its target {target} does not exist)",
+                hint="restore the target file or fix the link",
+            )
         raise DataError(f"{path}: file does not exist", hint="check the dataset path and the adapter's file naming")
     if path.is_dir():
         raise DataError(f"{path}: is a folder, expected a NIfTI file (.nii or .nii.gz)")

@@ -82,14 +82,32 @@ class DatasetIndex:
         return tuple(ordered + sorted(common - set(MODALITIES)))
 
     def require_modalities(self, wanted: tuple[str, ...]) -> None:
-        """Raise :class:`DataError` unless every case has every modality in ``wanted``."""
+        """Raise :class:`DataError` unless every case has every modality in ``wanted``.
+
+        The message names the cases that lack a modality when others have it, so that one
+        incomplete case is not mistaken for a dataset without that modality.
+        """
         missing = [m for m in wanted if m not in self.modalities]
-        if missing:
+        if not missing:
+            return
+        partial = {m: [c.case_id for c in self.cases if m not in c.images] for m in missing}
+        partial = {m: ids for m, ids in partial.items() if len(ids) < len(self.cases)}
+        if partial:
+            parts = [
+                f"{m} is missing from {len(ids)} of {len(self.cases)} cases: {', '.join(ids[:5])}"
+                + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+                for m, ids in partial.items()
+            ]
             raise DataError(
-                f"dataset {self.name!r} at {self.root} has no {', '.join(missing)} "
-                f"(available: {', '.join(self.modalities) or 'none'})",
-                hint="choose one of the available modalities with --modality",
+                f"dataset {self.name!r} at {self.root}: {'; '.join(parts)}",
+                hint="add the missing files (check their names against the adapter's naming), or leave those "
+                "cases out, or choose a modality every case has",
             )
+        raise DataError(
+            f"dataset {self.name!r} at {self.root} has no {', '.join(missing)} "
+            f"(available: {', '.join(self.modalities) or 'none'})",
+            hint="choose one of the available modalities with --modality",
+        )
 
     def case(self, case_id: str) -> CaseRecord:
         """The case called ``case_id``."""
