@@ -17,6 +17,7 @@ from wsad_core.data.frames import to_native
 from wsad_core.errors import ContractError
 from wsad_core.metrics.threshold_search import reported_dice, search_threshold, with_extras
 from wsad_core.metrics.thresholds import ORACLE
+from wsad_core.pipeline._plugin_calls import CheckedEvaluator
 from wsad_core.roles import EvaluationRequest
 
 if TYPE_CHECKING:
@@ -142,7 +143,8 @@ def evaluate_maps(
     rows: list[MetricRow] = []
     warned = False
     for planned in plan.evaluators:
-        evaluator = host.create("evaluator", planned.name, planned.options, make_context(planned, None))
+        created = host.create("evaluator", planned.name, planned.options, make_context(planned, None))
+        evaluator = CheckedEvaluator(created, planned.name)
         free = _threshold_free_rows(evaluator, test_native, test.reference)
         if free is not None:
             rows.extend(free)
@@ -227,6 +229,7 @@ def evaluate_pseudo_masks(
     per_slice = next((e for e in plan.evaluators if e.name == "per-slice"), None)
     if per_slice is None:
         return []
-    evaluator = host.create("evaluator", per_slice.name, per_slice.options, make_context(per_slice, None))
+    created = host.create("evaluator", per_slice.name, per_slice.options, make_context(per_slice, None))
+    evaluator = CheckedEvaluator(created, per_slice.name)
     request = EvaluationRequest(native_maps(soft_maps, train), reference, 0.5, "fixed:0.5")
     return list(evaluator.evaluate(request))

@@ -22,6 +22,7 @@ import numpy as np
 from wsad_core import distributed
 from wsad_core.deviations import Deviation, as_deviations
 from wsad_core.errors import ContractError
+from wsad_core.pipeline._plugin_calls import plugin_call
 from wsad_core.pipeline.selection import GT_VAL
 from wsad_core.types import Label, MaskSet, ScoreMaps
 
@@ -135,15 +136,24 @@ def _run_mask_stage(
     data: RunData,
 ) -> dict[str, MaskSet]:
     if stage.role == "generator":
-        obj.fit(data.train_view, validation=data.validation_view)
+        with plugin_call(stage.role, stage.name, "fit"):
+            obj.fit(data.train_view, validation=data.validation_view)
     results = {}
+    method = "generate" if stage.role == "generator" else "refine"
     for name, slices in targets.items():
-        produced = obj.generate(slices) if stage.role == "generator" else obj.refine(slices, upstream[name])
-        if not isinstance(produced, MaskSet) or len(produced) != len(slices):
-            raise ContractError(f"{stage.role} {stage.name!r} returned {produced!r:.80} for {len(slices)} slices")
+        with plugin_call(stage.role, stage.name, method):
+            produced = obj.generate(slices) if stage.role == "generator" else obj.refine(slices, upstream[name])
+        if not isinstance(produced, MaskSet):
+            raise ContractError(
+                f"{stage.role} {stage.name!r} {method}() returned {type(produced).__name__}, expected a MaskSet"
+            )
+        if len(produced) != len(slices):
+            raise ContractError(
+                f"{stage.role} {stage.name!r} {method}() returned {len(produced)} masks for {len(slices)} slices"
+            )
         if produced.soft.shape[1:] != slices.spatial_shape:
             raise ContractError(
-                f"{stage.role} {stage.name!r} returned masks of size {produced.soft.shape[1:]}, "
+                f"{stage.role} {stage.name!r} {method}() returned masks of size {produced.soft.shape[1:]}, "
                 f"slices are {slices.spatial_shape}"
             )
         results[name] = produced
@@ -220,12 +230,13 @@ def run_stages(
         context = make_context(stage, key)
         obj = host.create("segmenter", stage.name, stage.options, context)
         pseudo = outputs.train_masks if stage.spec.needs_pseudo_masks else None  # type: ignore[attr-defined]
-        obj.fit(  # all ranks train together under torchrun (the core loop shards the batches)
-            data.train_view,
-            pseudo,
-            validation=data.validation_view,
-            validation_masks=outputs.validation_masks if pseudo is not None else None,
-        )
+        with plugin_call("segmenter", stage.name, "fit"):
+            obj.fit(  # all ranks train together under torchrun (the core loop shards the batches)
+                data.train_view,
+                pseudo,
+                validation=data.validation_view,
+                validation_masks=outputs.validation_masks if pseudo is not None else None,
+            )
         distributed.barrier()
         if not world.is_main:
             return outputs
@@ -246,13 +257,16 @@ def run_stages(
 
 def _predict(obj: Any, stage: PlannedStage, slices: SliceSet, masks: MaskSet | None) -> np.ndarray:
     prompted = stage.spec.prompted_by_pseudo_masks  # type: ignore[attr-defined]
-    maps = obj.predict(slices, pseudo_masks=masks) if prompted else obj.predict(slices)
-    if not isinstance(maps, ScoreMaps) or maps.scores.shape != (len(slices), *slices.spatial_shape):
-        got = getattr(getattr(maps, "scores", None), "shape", type(maps).__name__)
+    with plugin_call("segmenter", stage.name, "predict"):
+        maps = obj.predict(slices, pseudo_masks=masks) if prompted else obj.predict(slices)
+    if not isinstance(maps, ScoreMaps):
+        raise ContractError(f"segmenter {stage.name!r} predict() returned {type(maps).__name__}, expected ScoreMaps")
+    if maps.scores.shape != (len(slices), *slices.spatial_shape):
         raise ContractError(
-            f"segmenter {stage.name!r} returned {got} for {len(slices)} slices of {slices.spatial_shape}"
+            f"segmenter {stage.name!r} predict() returned maps of shape {maps.scores.shape} for {len(slices)} "
+            f"slices of {slices.spatial_shape}"
         )
     if maps.kind != stage.spec.io.output_kind:
         declared = stage.spec.io.output_kind
-        raise ContractError(f"segmenter {stage.name!r} declares {declared!r} maps, returned {maps.kind!r}")
+        raise ContractError(f"segmenter {stage.name!r} declares {declared!r} maps, predict() returned {maps.kind!r}")
     return maps.scores
