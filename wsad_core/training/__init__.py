@@ -28,18 +28,19 @@ from wsad_core.training.checkpoints import (
     read_checkpoint,
     save_checkpoint,
     save_weights,
+    torch_load_failure,
 )
 from wsad_core.training.history import Selection, TrainingHistory
 from wsad_core.training.loop import CHECKPOINT_FORMAT, train
 from wsad_core.training.monitoring import mean_slice_dice
 
 __all__ = [
-    "CHECKPOINT_FORMAT",
-    "WEIGHTS_FORMAT",
     "AugmentConfig",
+    "CHECKPOINT_FORMAT",
     "NonFiniteLossError",
     "Selection",
     "TrainingHistory",
+    "WEIGHTS_FORMAT",
     "augment_pairs",
     "autocast",
     "derive_seed",
@@ -57,5 +58,6 @@ __all__ = [
     "read_checkpoint",
     "save_checkpoint",
     "save_weights",
+    "torch_load_failure",
     "train",
 ]

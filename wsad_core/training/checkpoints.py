@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,7 +24,36 @@ from wsad_core.errors import ContractError, DataError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["WEIGHTS_FORMAT", "load_weights", "read_checkpoint", "save_checkpoint", "save_weights"]
+__all__ = [
+    "WEIGHTS_FORMAT",
+    "load_weights",
+    "read_checkpoint",
+    "save_checkpoint",
+    "save_weights",
+    "torch_load_failure",
+]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
+
+
+def torch_load_failure(error: BaseException) -> tuple[str, str]:
+    """``(reason, hint)`` for a failed ``torch.load(..., weights_only=True)``, in wsad's words.
+
+    torch's refusal of pickled objects advises loading with ``weights_only=False``; wsad never does
+    (it would run code from the file), so that advice is replaced, not repeated.
+    """
+    text = _ANSI.sub("", str(error)).strip()
+    if "Weights only load failed" in text:
+        found = _GLOBAL.search(text)
+        what = f" ({found.group(1)})" if found else ""
+        return (
+            f"it holds pickled Python objects{what}, which wsad never loads because unpickling can run code",
+            "save a plain checkpoint (tensors, numbers, strings, lists, dicts: e.g. model.state_dict()) and use that",
+        )
+    first = text.splitlines()[0] if text else type(error).__name__
+    return first, "the file is corrupt, truncated or not a torch checkpoint; replace it"
+
 
 WEIGHTS_FORMAT = "wsad-weights/1"
 
@@ -65,11 +95,8 @@ def read_checkpoint(path: str | os.PathLike[str], *, map_location: Any = "cpu") 
     try:
         payload = torch.load(source, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataError(
-            f"checkpoint {source} cannot be read with weights_only loading: {reason}",
-            hint="the file is corrupt, truncated or not a wsad checkpoint; delete it and train again",
-        ) from error
+        reason, hint = torch_load_failure(error)
+        raise DataError(f"checkpoint {source} cannot be read: {reason}", hint=hint) from error
     if not isinstance(payload, dict):
         raise DataError(
             f"checkpoint {source} holds a {type(payload).__name__}, expected a mapping",

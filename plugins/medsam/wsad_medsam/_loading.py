@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from wsad_core import WeightsNotFoundError
+from wsad_core.training import torch_load_failure
 from wsad_medsam._weights import LITE_SHA256, file_sha256, resolve_weights
 from wsad_medsam.backends import SamBackend, lite_backend, vit_b_backend
 
@@ -51,10 +52,8 @@ def read_state_dict(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for corrupt, truncated or non-torch files
-        raise WeightsNotFoundError(
-            f"{path} cannot be read as a torch checkpoint ({type(error).__name__}: {str(error)[:200]})",
-            hint="check the file (a partial download?) or point the 'weights' option at the right one",
-        ) from error
+        reason, hint = torch_load_failure(error)
+        raise WeightsNotFoundError(f"{path} cannot be read as a torch checkpoint: {reason}", hint=hint) from error
     if isinstance(state, dict):
         for key in ("model", "state_dict"):
             if isinstance(state.get(key), dict):
