@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -13,7 +14,23 @@ from rich.table import Table
 from wsad_core.metrics.thresholds import is_oracle
 from wsad_core.types import RunOutcome
 
-__all__ = ["METRIC_ORDER", "print_run_summary", "summary_table"]
+__all__ = ["METRIC_ORDER", "output_console", "print_run_summary", "summary_table"]
+
+#: Width of tables written to a pipe or file: wide enough that no column is cut (they take their natural width).
+_UNBOUNDED_WIDTH = 10_000
+
+
+def output_console() -> Console:
+    """The console for results on stdout: the terminal's width, or unbounded for a pipe or file.
+
+    Rich assumes 80 columns when stdout is not a terminal, which truncates table cells to ``cas…``;
+    output piped to a file or to ``grep`` must keep every character. ``$COLUMNS`` still wins.
+    """
+    console = Console()
+    if console.is_terminal or "COLUMNS" in os.environ:
+        return console
+    return Console(width=_UNBOUNDED_WIDTH)
+
 
 #: Metrics shown in the terminal (all of them, with std, are in summary.md).
 METRIC_ORDER = ("dice", "auroc", "auprc")
@@ -65,7 +82,7 @@ def summary_table(rows: Iterable[Mapping[str, Any]], *, title: str) -> Table:
 
 def print_run_summary(outcome: RunOutcome, console: Console | None = None) -> None:
     """The test results of a finished run, then where its files are."""
-    console = console or Console()
+    console = console or output_console()
     by_target: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for row in outcome.summary:
         by_target[str(row.get("target", "test"))].append(row)

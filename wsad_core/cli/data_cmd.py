@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from wsad_core.cli._state import CliState
+from wsad_core.cli._tables import output_console
 from wsad_core.overrides import parse_assignment
 
 __all__ = ["data"]
@@ -66,7 +66,7 @@ def inspect(state: CliState, source: str, adapter: str | None, assignments: tupl
             )
         )
         return
-    console = Console()
+    console = output_console()
     title = f"{index.name}: {len(index.cases)} cases at {index.root}" + (" (SYNTHETIC)" if index.synthetic else "")
     table = Table(title=title, title_justify="left")
     columns = list(rows[0]) if rows else []
