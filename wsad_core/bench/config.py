@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from wsad_core._names import check_name, folder_clashes
 from wsad_core.config import DataConfig, EvaluationConfig, PipelineConfig, StageConfig
 from wsad_core.errors import ConfigError
 from wsad_core.overrides import load_config_file
@@ -15,7 +15,6 @@ from wsad_core.overrides import load_config_file
 __all__ = ["BenchConfig", "BenchDataset", "BenchPipeline", "ExecutorConfig", "load_bench_config"]
 
 _FORBID = ConfigDict(extra="forbid", frozen=True)
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]*$")
 
 
 class BenchDataset(DataConfig):
@@ -32,6 +31,12 @@ class BenchDataset(DataConfig):
         description="Set only when this is the paper's own dataset, patient split and preprocessing; otherwise "
         "every row with a paper number carries a 'data' deviation and is marked not comparable.",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        # The name becomes the folder jobs/<name>/: '..' or '/' would move job folders elsewhere.
+        return check_name(name, "dataset name")
 
 
 class BenchPipeline(BaseModel):
@@ -63,8 +68,7 @@ class BenchPipeline(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> BenchPipeline:
-        if not _LABEL.match(self.label):
-            raise ValueError(f"label {self.label!r}: use letters, digits, spaces and ._()+-")
+        check_name(self.label, "label")
         has_stage = any(s is not None for s in (self.generator, self.refiner, self.segmenter))
         if self.reference_only and has_stage:
             raise ValueError(f"{self.label}: a reference_only row has no stages")
@@ -112,6 +116,12 @@ class BenchConfig(BaseModel):
     overlays: int = Field(2, ge=0, description="PNG overlays per job.")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig, description="Where jobs run.")
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        # The name becomes part of the default folder runs/bench-<timestamp>-<name>.
+        return check_name(name, "benchmark name")
+
     @model_validator(mode="after")
     def _unique(self) -> BenchConfig:
         for what, names in (
@@ -121,6 +131,15 @@ class BenchConfig(BaseModel):
             duplicates = sorted({n for n in names if names.count(n) > 1})
             if duplicates:
                 raise ValueError(f"duplicate {what} names: {duplicates}")
+            # Job folders are jobs/<slug(dataset)>/<slug(label)>/: two names with one folder would
+            # overwrite each other's runs.
+            clashes = folder_clashes(names)
+            if clashes:
+                described = "; ".join(" and ".join(repr(n) for n in group) for group in clashes)
+                raise ValueError(
+                    f"{what} names {described} would share one job folder (letters, digits and .+- are kept, "
+                    "other characters become '_', letter case is ignored): rename one"
+                )
         if self.headline_protocol not in self.evaluation.protocols:
             raise ValueError(f"headline_protocol {self.headline_protocol!r} is not among the evaluated protocols")
         return self

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wsad_core._names import inside, slug
 from wsad_core.bench.config import BenchConfig, BenchDataset, BenchPipeline
 from wsad_core.config import OutputConfig, RunConfig
+from wsad_core.errors import ConfigError
 
 __all__ = ["Job", "group_jobs", "plan_jobs", "slug"]
-
-
-def slug(text: str) -> str:
-    """``text`` as one safe path component."""
-    return re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_") or "x"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,25 +84,49 @@ def _group(dataset: str, seed: int, pipeline: BenchPipeline, fold: int | None = 
     return hashlib.sha256(json.dumps(upstream, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _folder(name: str, what: str) -> str:
+    try:
+        return slug(name)
+    except ValueError as error:
+        raise ConfigError(f"{what} {error}", hint="use a name that starts with a letter or digit") from None
+
+
 def plan_jobs(config: BenchConfig, bench_dir: Path) -> list[Job]:
     """Every job of ``config``, in table order (datasets, then pipelines, then folds, then seeds).
 
     A dataset with ``split.folds = k`` is run k times per pipeline and seed, each fold's patients
     tested once (patient-level cross-validation); a reference-only row needs one job.
+
+    Raises:
+        ConfigError: two jobs would share a folder, or a job folder would lie outside
+            ``bench_dir/jobs`` (both are caught when the configuration is validated; this is the
+            backstop for configurations built without validation).
     """
     jobs = []
+    folders: dict[str, Job] = {}
     for dataset in config.datasets:
         folds: list[int | None] = list(range(dataset.split.folds)) if dataset.split.folds else [None]
         for pipeline in config.pipelines:
             for fold in folds if not pipeline.reference_only else [None]:
                 for seed in config.seeds:
                     part = "" if fold is None else f"fold-{fold}/"
-                    job_id = f"{slug(dataset.name)}/{slug(pipeline.label)}/{part}seed-{seed}"
+                    job_id = (
+                        f"{_folder(dataset.name, 'dataset')}/{_folder(pipeline.label, 'pipeline')}/{part}seed-{seed}"
+                    )
+                    job_dir = inside(bench_dir / "jobs", bench_dir / "jobs" / job_id)
                     run = None
                     if not pipeline.reference_only:
-                        run = _run_config(config, dataset, pipeline, seed, fold, bench_dir / "jobs" / job_id)
+                        run = _run_config(config, dataset, pipeline, seed, fold, job_dir)
                     group = _group(dataset.name, seed, pipeline, fold)
-                    jobs.append(Job(job_id, dataset.name, pipeline.label, seed, run, group, fold))
+                    job = Job(job_id, dataset.name, pipeline.label, seed, run, group, fold)
+                    other = folders.setdefault(job_id.casefold(), job)
+                    if other is not job:
+                        raise ConfigError(
+                            f"jobs ({other.dataset!r}, {other.pipeline!r}) and ({job.dataset!r}, {job.pipeline!r}) "
+                            f"would share the folder jobs/{job_id}",
+                            hint="rename one dataset or pipeline",
+                        )
+                    jobs.append(job)
     return jobs
 
 

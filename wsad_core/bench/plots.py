@@ -102,7 +102,7 @@ def overlay_grid(
     import nibabel as nib
 
     from wsad_core.data import load_volume, open_dataset
-    from wsad_core.results import radiological_view
+    from wsad_core.results import case_file_stem, radiological_view
 
     dataset = config.datasets[0]
     seed = min(config.seeds)
@@ -135,7 +135,8 @@ def overlay_grid(
             ("ground truth", radiological_view(image, affine), radiological_view(truth, affine)),
         ]
         for record in finished:
-            volume = np.asarray(nib.load(Path(record["run_dir"]) / "maps" / f"{case_id}.nii.gz").dataobj)
+            map_file = Path(record["run_dir"]) / "maps" / f"{case_file_stem(case_id)}.nii.gz"
+            volume = np.asarray(nib.load(map_file).dataobj)
             rule, threshold = _threshold(record["summary"], config.headline_protocol)
             prediction = radiological_view(volume[:, :, k], affine)
             dagger = " †" if record.get("deviations") else ""

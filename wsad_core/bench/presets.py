@@ -23,10 +23,11 @@ __all__ = ["PRESETS", "preset"]
 Scale = Literal["paper", "cpu"]
 
 # Options that shrink training for CPU runs, per plugin; unknown plugins run with defaults.
-# The values are those of benchmarks/configs/brats2018-demo-cpu.yaml (docs/results.md): about two
-# hours for the whole table on 2 CPU cores with the BraTS 2018 demo cases.
+# The values are those of benchmarks/configs/brats2018-demo-cpu.yaml (docs/results.md): a few hours
+# for the whole table on 2 CPU cores with the BraTS 2018 demo cases. RASALoRE and the U-Net train 30
+# epochs, where their learning curves on those cases are flat (docs/results/rasalore-curves-flair).
 _CPU_OPTIONS: dict[str, dict[str, Any]] = {
-    "unet": {"epochs": 4},
+    "unet": {"epochs": 30},
     "ae": {"epochs": 10, "batch_size": 32},
     "dae": {"channels": [16, 32, 64, 128], "epochs": 6, "iterations_per_epoch": 32, "validation_batches": 4},
     "ame-cam": {
@@ -39,7 +40,7 @@ _CPU_OPTIONS: dict[str, dict[str, Any]] = {
         "aggregation_epochs": 2,
         "aggregation_batch_size": 32,
     },
-    "rasalore": {"preset": "cpu-small", "epochs": 4},
+    "rasalore": {"preset": "cpu-small", "epochs": 30},
     # With CLIP weights on a CPU: ~25 s per step of 16 slices (ViT-B/32), so 3 of the 60 epochs.
     "ddpt": {"epochs": 3},
 }
@@ -133,7 +134,8 @@ def rasalore_table1(
 
 def _dataset_name(source: str) -> str:
     """A table name for the dataset: its folder's name (``demo`` for the embedded data)."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(str(source).rstrip("/")).name).strip("-.")
+    # A valid dataset name starts with a letter or digit (it becomes the folder jobs/<name>/).
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(str(source).rstrip("/")).name)[:100].strip("-._")
     return name or "data"
 
 

@@ -15,6 +15,7 @@ from wsad_core.data.cache import SliceCache, prepare_cases
 from wsad_core.data.resolve import open_dataset
 from wsad_core.data.split import Split, split_cases
 from wsad_core.errors import DataError
+from wsad_core.results import check_case_file_stems
 
 if TYPE_CHECKING:
     from wsad_core.config import DataConfig
@@ -58,11 +59,14 @@ def load_run_data(config: DataConfig, host: PluginHost, progress: ProgressReport
     """Open, preprocess (through the slice cache), split and assemble the dataset.
 
     Raises:
-        DataError: for unusable data (missing modalities, no training slices, ...).
+        DataError: for unusable data (missing modalities, case ids that would share output files,
+            no training slices, ...).
     """
     index = open_dataset(config.source, host, adapter=config.adapter, options=config.adapter_options)
     index.require_modalities(config.modalities)
     cases = index.cases[: config.max_cases] if config.max_cases else index.cases
+    # Before any preprocessing or training: maps and overlays are written per case at the end.
+    check_case_file_stems(c.case_id for c in cases)
     split = split_cases([c.case_id for c in cases], config.split)
     cache = SliceCache(default_cache_root() / "slices") if config.cache else None
     prepared = prepare_cases(

@@ -23,6 +23,7 @@ from wsad_core._atomic import (
     atomic_write_text,
     atomic_writer,
 )
+from wsad_core.results._layout import case_file_stem, check_case_file_stems
 from wsad_core.results._markdown import is_upper_bound
 from wsad_core.results._stages import StageStore
 from wsad_core.results.environment import capture_environment
@@ -41,6 +42,8 @@ __all__ = [
     "atomic_write_text",
     "atomic_writer",
     "capture_environment",
+    "case_file_stem",
+    "check_case_file_stems",
     "choose_overlay_slices",
     "config_fingerprint",
     "is_upper_bound",
