@@ -59,7 +59,12 @@ def _import_file(path: Path) -> ModuleType:
         raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        # As importlib does for a failed import: no half-initialised module stays behind.
+        sys.modules.pop(module_name, None)
+        raise
     return module
 
 

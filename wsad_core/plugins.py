@@ -6,6 +6,10 @@ is recorded with its error and the others keep working. Environment controls:
 * ``WSAD_DISABLE_PLUGINS=a,b`` blocks those plugins (``wsad plugins`` shows them as blocked).
 * ``WSAD_PLUGINS_PATH`` adds plugins from module names or ``.py`` files (``os.pathsep``-separated).
 * ``WSAD_STRICT_PLUGINS=1`` turns any plugin failure into an immediate error.
+
+A plugin that raises ``SystemExit`` (or any other ``BaseException``) while it is imported,
+registered or notified is isolated like one that raises an ``Exception``; only
+``KeyboardInterrupt`` goes through, so that Ctrl-C still stops the command.
 """
 
 from __future__ import annotations
@@ -76,7 +80,8 @@ class PluginStatus:
 
 
 def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 class PluginHost:
@@ -115,7 +120,9 @@ class PluginHost:
             return
         try:
             self._register_object(source.load(), status)
-        except Exception as error:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # SystemExit at import must not end every command
             self._fail(status, error)
 
     def register(self, plugin: object, name: str, *, dist: str = "", version: str = "") -> PluginStatus:
@@ -128,7 +135,9 @@ class PluginHost:
         self._status[name] = status
         try:
             self._register_object(plugin, status)
-        except Exception as error:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:
             self._fail(status, error, raise_always=True)
         return status
 
@@ -274,7 +283,9 @@ class PluginHost:
         for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
             try:
                 impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
-            except Exception as error:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as error:  # an observer's SystemExit must not end the run
                 log.warning("plugin %s failed in %s: %s", impl.plugin_name, hook_name, _describe(error))
 
     def register_commands(self, cli: click.Group) -> None:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import click
@@ -222,3 +224,59 @@ def test_run_on_the_real_brats_cases_writes_the_results_directory(capsys, tmp_pa
     assert (out / "summary.md").read_text().count("brats-demo") >= 1
     assert len(list((out / "maps").glob("*.nii.gz"))) == 2
     assert len(list((out / "overlays").glob("*.png"))) == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "advice"), [(errno.ENOSPC, "disk is full"), (errno.EROFS, "read-only"), (errno.EACCES, "permission")]
+)
+def test_os_errors_say_what_happened_to_which_path_and_what_to_do(capsys, tmp_path, monkeypatch, code, advice):
+    from wsad_core.results import rundir
+
+    def failing_write(path, value):
+        raise OSError(code, os.strerror(code), str(path))
+
+    monkeypatch.setattr(rundir, "write_yaml", failing_write)
+    out = tmp_path / "out"
+    status, _, err = run_cli(capsys, "run", "--generator", "zscore", "--out", str(out), *FAST_DATA)
+    assert status == 1
+    text = " ".join(err.split())
+    assert "unexpected" not in text
+    assert str(out / "config.yaml") in text
+    assert os.strerror(code) in text
+    assert errno.errorcode[code] in text
+    assert advice in text
+    assert "--resume" in text
+    assert json.loads((out / "run.json").read_text())["status"] == "failed", "marked failed, so resumable"
+
+
+def test_tables_written_to_a_pipe_keep_every_character(capsys, monkeypatch, phantom_dataset):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    code, out, _ = run_cli(capsys, "data", "inspect", str(phantom_dataset))
+    assert code == 0
+    assert "…" not in out
+    for case_id in ("P000", "P005"):
+        assert case_id in out
+    assert "lesion_voxels" in out
+    assert "brain_free" in out
+
+
+def test_eval_names_files_that_match_no_case_and_refuses_when_none_match(capsys, tmp_path, phantom_dataset):
+    import nibabel as nib
+    import numpy as np
+
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    shape = nib.load(next(phantom_dataset.glob("P000/*flair*"))).shape
+    nib.save(nib.Nifti1Image(np.zeros(shape, np.float32), np.eye(4)), maps / "P000_pred.nii.gz")
+    options = ["--threshold", "fixed:0.5", "-o", "preprocess.skip_first=4", "-o", "preprocess.skip_last=4"]
+    code, _, err = run_cli(capsys, "eval", str(maps), str(phantom_dataset), *options, "--out", str(tmp_path / "e1"))
+    assert code == 1
+    text = " ".join(err.split())
+    assert "no map for any of the 6 cases" in text
+    assert "P000_pred.nii.gz" in text
+
+    nib.save(nib.Nifti1Image(np.zeros(shape, np.float32), np.eye(4)), maps / "P000.nii.gz")
+    code, _, err = run_cli(capsys, "eval", str(maps), str(phantom_dataset), *options, "--out", str(tmp_path / "e2"))
+    assert code == 0, err
+    text = " ".join(err.split())
+    assert "match no case and are ignored: P000_pred.nii.gz" in text

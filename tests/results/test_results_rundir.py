@@ -32,6 +32,7 @@ def test_open_creates_directory_and_status(run):
 
 
 def test_existing_run_is_refused_without_resume(run):
+    run.close()  # the first process has ended
     with pytest.raises(RunDirectoryError, match="already holds a run; pass --resume") as info:
         RunDirectory.open(run.root, config_fingerprint=FP_A, resume=False)
     assert "choose another --out" in str(info.value)
@@ -45,10 +46,12 @@ def test_resume_keeps_creation_time_and_counts(run):
     assert status["error"] is None
     assert status["resumed"] == 1
     assert status["created_at"] == run.info()["created_at"]
+    again.close()
     assert RunDirectory.open(run.root, config_fingerprint=FP_A, resume=True).resumed == 2
 
 
 def test_resume_with_other_configuration_names_both_fingerprints(run):
+    run.close()
     with pytest.raises(RunDirectoryError) as info:
         RunDirectory.open(run.root, config_fingerprint=FP_B, resume=True)
     message = str(info.value)
@@ -77,6 +80,7 @@ def test_foreign_non_empty_directory_and_file_are_refused(tmp_path):
 
 
 def test_corrupt_status_file_is_reported(run):
+    run.close()
     (run.root / "run.json").write_text("{not json")
     with pytest.raises(RunDirectoryError, match="unreadable"):
         RunDirectory.open(run.root, config_fingerprint=FP_A, resume=True)
@@ -86,6 +90,7 @@ def test_resume_sweeps_temporary_files(run):
     stale = run.root / "metrics" / ".cases.csv.0123456789ab.wsad-tmp"
     stale.parent.mkdir()
     stale.write_text("torn")
+    run.close()
     RunDirectory.open(run.root, config_fingerprint=FP_A, resume=True)
     assert not stale.exists()
 
@@ -134,10 +139,11 @@ def test_environment_written(run):
 
 def test_file_name_helpers(run):
     assert run.map_path("Brats18_TCIA_1") == run.root / "maps" / "Brats18_TCIA_1.nii.gz"
-    assert run.overlay_path("case 1/..", 7) == run.root / "overlays" / "case_1_.._k007.png"
+    assert run.overlay_path("case 1/..", 7) == run.root / "overlays" / "case%201%2F.._k007.png"
     assert run.path("metrics", "cases.csv") == run.metrics_dir / "cases.csv"
+    assert run.map_path("..") == run.root / "maps" / "%2E..nii.gz"
     with pytest.raises(ValueError, match="file name"):
-        run.map_path("..")
+        run.map_path("")
 
 
 def test_log_handler_appends_to_run_log(run):
@@ -169,6 +175,7 @@ def test_stage_round_trip(run):
         assert loaded[name].dtype == array.dtype
         np.testing.assert_array_equal(loaded[name], array)
     # Survives reopening the directory (what --resume does).
+    run.close()
     again = RunDirectory.open(run.root, config_fingerprint=FP_A, resume=True)
     assert again.stage_done("pseudo-masks", "k1")
 

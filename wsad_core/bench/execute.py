@@ -132,7 +132,7 @@ def execute_group(
             record.update(status="unavailable", error=f"{error.message}" + (f" ({error.hint})" if error.hint else ""))
         except KeyboardInterrupt:
             raise
-        except Exception as error:
+        except BaseException as error:  # a plugin's SystemExit fails its job, not the benchmark
             record.update(status="failed", error=f"{type(error).__name__}: {error}")
             log.warning("job %s failed: %s", payload["job_id"], record["error"])
         record["seconds"] = round(time.perf_counter() - started, 1)

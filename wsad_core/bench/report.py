@@ -85,6 +85,13 @@ def _rule_title(rule: str) -> str:
     return f"{rule} (oracle: chosen on test labels)" if is_oracle(rule) else rule
 
 
+def _rule_heading(protocol: str, rule: str) -> str:
+    """A table's title; ``rule`` is ``""`` when no job has a value (every job failed or was unavailable)."""
+    if not rule:
+        return f"`{protocol}`: no job has a value (each row's status says why)"
+    return f"`{protocol}`, threshold rule `{_rule_title(rule)}`"
+
+
 def table_rules(rows: Sequence[TableRow], protocol: str) -> list[str]:
     """Threshold rules that have numbers for ``protocol``: honest ones first, oracles last."""
     rules = list(
@@ -175,10 +182,11 @@ class _PipelineLine:
     deviations: list[str]
     facts: list[str]
     statuses: list[str]
+    unfinished: list[str]
 
 
 def _pipeline_line(rows: Sequence[TableRow], config: BenchConfig, pipeline: str, rule: str) -> _PipelineLine:
-    line = _PipelineLine([], [], [], [], [])
+    line = _PipelineLine([], [], [], [], [], [])
     for dataset in config.datasets:
         members = _cell_rows(rows, config, dataset.name, pipeline, rule)
         mine = [r for r in rows if r["dataset"] == dataset.name and r["pipeline"] == pipeline]
@@ -199,6 +207,8 @@ def _pipeline_line(rows: Sequence[TableRow], config: BenchConfig, pipeline: str,
         if not members and any(r.get("mean") is not None for r in mine):
             status = f"finished; no value under {rule} (e.g. no fixed threshold for unbounded score maps)"
         line.statuses.append(prefix + status)
+        if next((r["status"] for r in members or mine), "not run") not in ("finished", "reference only"):
+            line.unfinished.append(prefix + status)
     return line
 
 
@@ -208,7 +218,7 @@ def _rule_table(rows: Sequence[TableRow], config: BenchConfig, rule: str) -> lis
     head += [f"paper {d.paper_dataset} {m}" for d in papers for m in ("Dice", "AUPRC")]
     head += ["what the row is", "departs from the published method (this row)", "status"]
     lines = [
-        f"## `{config.headline_protocol}`, threshold rule `{_rule_title(rule)}`",
+        f"## {_rule_heading(config.headline_protocol, rule)}",
         "",
         "| " + " | ".join(head) + " |",
         "|" + " --- |" * len(head),
@@ -247,13 +257,13 @@ def render_overview(rows: Sequence[TableRow], config: BenchConfig) -> str:
             cells = []
             for rule in rules:
                 hit = _find(test, threshold_rule=rule, metric="dice")
-                cells.append(_pct(hit["mean"], hit.get("std")) if hit else "—")
+                cells.append(_pct(hit.get("mean"), hit.get("std")) if hit else "—")
             for metric in ("auprc", "auroc"):
                 # Threshold-free: the same under every rule; taken from the first rule that has it.
                 hit = next((h for rule in rules if (h := _find(test, threshold_rule=rule, metric=metric))), None)
-                cells.append(_pct(hit["mean"], hit.get("std")) if hit else "—")
+                cells.append(_pct(hit.get("mean"), hit.get("std")) if hit else "—")
             pseudo = _find(mine, target="pseudo-masks/train", protocol=protocol, metric="dice")
-            cells.append(_pct(pseudo["mean"], pseudo.get("std")) if pseudo else "—")
+            cells.append(_pct(pseudo.get("mean"), pseudo.get("std")) if pseudo else "—")
             fixed = [r for r in test if r["threshold_rule"] == PAPER_PROTOCOL.threshold_rule] or test
             unavailable = [r for r in mine if r.get("mean") is None]
             members = fixed or unavailable
@@ -316,10 +326,14 @@ def _tex(text: str) -> str:
 
 
 def render_latex(rows: Sequence[TableRow], config: BenchConfig) -> str:
-    """A booktabs table per threshold rule (Dice / AUPRC per dataset, then the paper's), a footnote per row."""
+    """A booktabs table per threshold rule (Dice / AUPRC per dataset, then the paper's), a footnote per row.
+
+    Rows whose jobs did not finish get a note with their status and reason; with no value at all,
+    one table lists every row and its reason.
+    """
     parts = []
     papers = [d for d in config.datasets if d.paper_dataset]
-    for rule in table_rules(rows, config.headline_protocol):
+    for rule in table_rules(rows, config.headline_protocol) or [""]:
         n = 2 * (len(config.datasets) + len(papers))
         lines = [
             r"\begin{table}[t]",
@@ -333,7 +347,7 @@ def render_latex(rows: Sequence[TableRow], config: BenchConfig) -> str:
             " & " + " & ".join(["Dice & AUPRC"] * (len(config.datasets) + len(papers))) + r" \\",
             r"\midrule",
         ]
-        footnotes = []
+        footnotes, unfinished = [], []
         for pipeline in config.pipelines:
             line = _pipeline_line(rows, config, pipeline.label, rule)
             label = _tex(pipeline.label)
@@ -342,10 +356,14 @@ def render_latex(rows: Sequence[TableRow], config: BenchConfig) -> str:
                 footnotes.append(f"$^{{\\dagger{len(footnotes) + 1}}}$ {_tex(pipeline.label)}: {reasons}")
                 label += f"$^{{\\dagger{len(footnotes)}}}$"
             lines.append(" & ".join([label, *(_tex(c) for c in [*line.cells, *line.paper])]) + r" \\")
-        caption = f"{config.headline_protocol}, threshold rule {_rule_title(rule)}; mean ± std over runs (%). " + LEGEND
+            unfinished += [f"{_tex(pipeline.label)} -- {_tex(status)}" for status in line.unfinished]
+        title = _rule_heading(config.headline_protocol, rule).replace("`", "")
+        caption = f"{title}; mean ± std over runs (%). " + LEGEND
         lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{_tex(caption)}}}"]
-        if footnotes:
-            lines += [r"\par\footnotesize", *(f"{note}\\\\" for note in footnotes)]
+        if footnotes or unfinished:
+            lines.append(r"\par\footnotesize")
+        lines += [f"{note}\\\\" for note in footnotes]
+        lines += [f"not finished: {note}\\\\" for note in unfinished]
         lines += [r"\end{table}", ""]
         parts.append("\n".join(lines))
     return "\n".join(parts)

@@ -41,16 +41,53 @@ from wsad_core.results import RunDirectory, capture_environment, read_case_rows
 if TYPE_CHECKING:
     from wsad_core.plugins import PluginHost
 
-__all__ = ["BenchOutcome", "bench_header", "load_bench_records", "run_bench"]
+__all__ = ["BenchOutcome", "bench_header", "load_bench_records", "run_bench", "unfinished_line"]
 
 log = logging.getLogger("wsad.bench")
 
 
 class BenchOutcome:
-    """Records of every job and the table rows of a finished benchmark."""
+    """Records of every job and the table rows of a benchmark that has run to its end."""
 
     def __init__(self, directory: Path, records: list[JobRecord], rows: list[dict[str, Any]]) -> None:
         self.directory, self.records, self.rows = directory, records, rows
+
+    @property
+    def unfinished(self) -> dict[str, int]:
+        """How many jobs did not finish, per status (``failed``, ``unavailable``)."""
+        return _unfinished(self.records)
+
+    @property
+    def none_finished(self) -> bool:
+        """Whether there were jobs to run and not one of them finished: the table holds no result."""
+        runnable = [r for r in self.records if r["status"] != "reference only"]
+        return bool(runnable) and sum(self.unfinished.values()) == len(runnable)
+
+    def problem_line(self) -> str:
+        """One line on the jobs that did not finish (``""`` if every job finished).
+
+        E.g. ``3 of 3 jobs did not finish: 2 failed, 1 unavailable — see runs/b/summary.md``.
+        """
+        return unfinished_line(self.records, self.directory)
+
+
+def _unfinished(records: list[JobRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in records:
+        if record["status"] not in ("finished", "reference only"):  # reference-only rows are not jobs
+            counts[record["status"]] = counts.get(record["status"], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def unfinished_line(records: list[JobRecord], directory: Path) -> str:
+    """``N of M jobs did not finish: …, see <directory>/summary.md`` (``""`` if every job finished)."""
+    counts = _unfinished(records)
+    if not counts:
+        return ""
+    runnable = sum(1 for r in records if r["status"] != "reference only")
+    parts = ", ".join(f"{n} {status}" for status, n in counts.items())
+    jobs = "job" if runnable == 1 else "jobs"
+    return f"{sum(counts.values())} of {runnable} {jobs} did not finish: {parts} — see {directory / 'summary.md'}"
 
 
 def _preflight(job: Job, host: PluginHost) -> JobRecord | None:
@@ -120,14 +157,35 @@ def run_bench(
             run configuration is unchanged is reused, changed jobs are run again (their old folders are
             kept under ``superseded/``), new ones are run, and removed ones leave the tables.
 
+    Returns:
+        The outcome. Jobs that did not finish are rows with their reason; when no job finished, the
+        tables are written all the same and ``run.json`` says ``failed`` with
+        :meth:`BenchOutcome.problem_line` as its error.
+
     Raises:
-        RunDirectoryError: ``out_dir`` holds another benchmark or run (or this one without ``resume``).
+        RunDirectoryError: ``out_dir`` holds another benchmark or run (or this one without ``resume``),
+            or another process is running the benchmark in ``out_dir``.
     """
     started = time.perf_counter()
     fingerprint = json.dumps(config.model_dump(mode="json", exclude={"executor"}), sort_keys=True)
     bench = RunDirectory.open(
         out_dir, config_fingerprint=_sha(fingerprint), resume=resume or update, allow_changed_config=update
     )
+    try:
+        outcome = _run_in(bench, config, host, started)
+    except BaseException as error:
+        message = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
+        bench.mark("failed", error=message)
+        raise
+    if outcome.none_finished:
+        bench.mark("failed", error=outcome.problem_line())
+    else:
+        bench.mark("finished")
+    return outcome
+
+
+def _run_in(bench: RunDirectory, config: BenchConfig, host: PluginHost, started: float) -> BenchOutcome:
+    """Every job of ``config`` in the opened benchmark directory ``bench``, then the tables and plots."""
     directory = bench.root
     atomic_write_text(directory / "bench.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     environment = capture_environment(device=config.device, seed=min(config.seeds))
@@ -158,12 +216,8 @@ def run_bench(
             )
         _write_records(directory, records)
 
-    try:
-        groups = [[job.payload() for job in group] for group in group_jobs(pending)]
-        run_groups(groups, directory, config.executor, done)
-    except BaseException as error:
-        bench.mark("failed", error="interrupted" if isinstance(error, KeyboardInterrupt) else str(error))
-        raise
+    groups = [[job.payload() for job in group] for group in group_jobs(pending)]
+    run_groups(groups, directory, config.executor, done)
     ordered = [records[job.job_id] for job in jobs if job.job_id in records]
     rows = aggregate(ordered, config)
     _write_cases(directory, ordered, _versions(environment))
@@ -177,7 +231,6 @@ def run_bench(
         overlay_grid(ordered, config, host, plots / "overlays.png")
     except WsadError as error:  # the figure is a nicety; the table is written
         log.warning("overlay grid skipped: %s", error)
-    bench.mark("finished")
     return BenchOutcome(directory, ordered, rows)
 
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from wsad_core._version import __version__
+from wsad_core.cli._oserrors import describe_os_error
 from wsad_core.cli._state import CliState
 from wsad_core.cli.bench_cmd import bench
 from wsad_core.cli.data_cmd import data
@@ -75,8 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     state = CliState()
     try:
         state.host.register_commands(cli)
-        cli.main(args=args, prog_name="wsad", standalone_mode=False, obj=state)
-        return 0
+        code = cli.main(args=args, prog_name="wsad", standalone_mode=False, obj=state)
+        # Without standalone mode click returns, not raises, the code of a command's ctx.exit(n) / Exit(n).
+        return code if type(code) is int else 0
     except click.exceptions.Exit as done:
         return int(done.exit_code)
     except click.ClickException as error:
@@ -89,6 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if verbose:
             traceback.print_exc()
         _report(error.message, error.hint)
+        return 1
+    except OSError as error:  # disk full, read-only or vanished folders: the user's to fix, not a bug
+        if verbose:
+            traceback.print_exc()
+        _report(*describe_os_error(error))
         return 1
     except Exception as error:
         if verbose:

@@ -34,7 +34,9 @@ class CliState:
         for path in paths:
             try:
                 plugin = PluginSource(name=path.stem, target=str(path)).load()
-            except Exception as error:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as error:  # SystemExit included: report it as the plugin's failure
                 raise PluginLoadError(f"--plugin-file {path}: {type(error).__name__}: {error}") from error
             self.host.register(plugin, name=path.stem)
 

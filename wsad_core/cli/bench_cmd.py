@@ -10,7 +10,9 @@ import click
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from wsad_core._names import inside, slug
 from wsad_core.cli._state import CliState
 from wsad_core.errors import ConfigError
 
@@ -128,6 +130,11 @@ def bench(state: CliState, config_file: Path | None, **kw: Any) -> None:
       wsad bench my-bench.yaml --out runs/my-bench
       wsad bench my-bench.yaml --out runs/my-bench --resume
       wsad bench my-bench.yaml --out runs/my-bench --update    # after adding or changing pipelines
+
+    A job that cannot run or fails is a row of the table with its reason, and one line on stderr
+    counts them, e.g. "1 of 6 jobs did not finish: 1 unavailable — see DIR/summary.md". Exit status:
+    0 when at least one job finished; 1 when none did (the table is still written, with every reason)
+    or on an error.
     """
     from wsad_core.bench import load_bench_config, preset, run_bench
     from wsad_core.bench.jobs import plan_jobs
@@ -151,7 +158,12 @@ def bench(state: CliState, config_file: Path | None, **kw: Any) -> None:
         update={k: v for k, v in (("kind", kw["executor"]), ("workers", kw["workers"])) if v}
     )
     config = config.model_copy(update={"executor": executor})
-    out = kw["out_dir"] or Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{config.name}"
+    out = kw["out_dir"]
+    if out is None:
+        # The name is checked when the configuration is read; inside() is the backstop that keeps the
+        # default folder under runs/ whatever the name.
+        runs = Path("runs")
+        out = inside(runs, runs / f"bench-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{slug(config.name)}")
     for flag in ("resume", "update"):
         if kw[flag] and kw["out_dir"] is None:
             raise ConfigError(f"--{flag} needs --out DIR naming the benchmark to continue")
@@ -162,3 +174,9 @@ def bench(state: CliState, config_file: Path | None, **kw: Any) -> None:
     outcome = run_bench(config, state.host, out_dir=out, resume=kw["resume"], update=kw["update"])
     _print_table(outcome, Console())
     click.echo(f"results: {outcome.directory}/summary.md (also .csv, .tex, plots/, jobs/)")
+    problem = outcome.problem_line()
+    if problem:
+        label, style = ("error", "bold red") if outcome.none_finished else ("warning", "bold yellow")
+        Console(stderr=True).print(Text.assemble((f"{label}: ", style), problem), highlight=False, soft_wrap=True)
+    if outcome.none_finished:
+        raise click.exceptions.Exit(1)  # the table holds no result: scripts must not take it for one

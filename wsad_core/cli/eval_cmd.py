@@ -68,7 +68,9 @@ __all__ = ["eval_command"]
 def eval_command(state: CliState, pred_dir: Path, gt_source: str, **kw: Any) -> None:
     """Score the NIfTI maps in PRED_DIR (one <case_id>.nii.gz per case, in the image's grid) against GT_DIR.
 
-    A case without a map counts as all-zero. Slices 15..D-15 are scored, as in `wsad run`.
+    A case without a map counts as all-zero. Slices 15..D-15 are scored, as in `wsad run`. Case ids
+    with characters other than ASCII letters, digits and ._- (or a leading . or -) are named as
+    `wsad run` names its maps: those characters as %XX UTF-8 bytes, e.g. 'a b' -> a%20b.nii.gz.
     """
     from wsad_core.config import EvaluationConfig
     from wsad_core.context import BuildContext
@@ -128,4 +130,5 @@ def eval_command(state: CliState, pred_dir: Path, gt_source: str, **kw: Any) -> 
             **{f"note {i}": f"NOTE: {n}" for i, n in enumerate(evaluation.notes, 1)},
         }
         write_summary(summary, rundir, header=header, labels=labels)
+        rundir.mark("finished")  # frees the folder's lock for the next writer
         click.echo(f"written to {rundir.root}")

@@ -37,7 +37,9 @@ def _spec_report(host: PluginHost, spec: PluginSpec) -> dict[str, Any]:
     if spec.weights is not None:
         try:
             status = spec.weights.status(spec.options())
-        except Exception as error:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # plugin code: even its SystemExit must not end the listing
             status = f"unknown ({type(error).__name__}: {error})"
         report["weights"] = {
             "description": spec.weights.description,

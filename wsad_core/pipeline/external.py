@@ -1,7 +1,9 @@
 """Score anomaly maps made outside wsad (``wsad eval``) with the same protocols as ``wsad run``.
 
-Maps are NIfTI volumes named ``<case_id>.nii.gz`` in each case's own grid. A missing map
-counts as all-zero (the MOOD challenge rule), so a failure cannot raise the score.
+Maps are NIfTI volumes named ``<stem>.nii.gz`` (or ``.nii``) in each case's own grid, where the stem
+is :func:`~wsad_core.results.case_file_stem` of the case id — the id itself for ids made of ASCII
+letters, digits and ``._-``, as ``wsad run`` writes its ``maps/``. A missing map counts as all-zero
+(the MOOD challenge rule), so a failure cannot raise the score.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from wsad_core.data.cache import prepare_cases
 from wsad_core.errors import ConfigError, DataError
 from wsad_core.pipeline.evaluate import Evaluation, evaluate_maps
 from wsad_core.pipeline.plan import PipelinePlan
-from wsad_core.results import read_map_volume
+from wsad_core.results import case_file_stem, check_case_file_stems, read_map_volume
 from wsad_core.types import ScoreMaps
 
 if TYPE_CHECKING:
@@ -32,10 +34,12 @@ __all__ = ["evaluate_prediction_dir"]
 log = logging.getLogger("wsad.eval")
 
 
-def _read_case_maps(pred_dir: Path, case_id: str, native_shape: tuple[int, ...], slices: np.ndarray) -> np.ndarray:
-    path = pred_dir / f"{case_id}.nii.gz"
-    if not path.exists():
-        path = pred_dir / f"{case_id}.nii"
+def _map_file(pred_dir: Path, case_id: str) -> Path | None:
+    stem = case_file_stem(case_id)
+    return next((p for p in (pred_dir / f"{stem}.nii.gz", pred_dir / f"{stem}.nii") if p.exists()), None)
+
+
+def _read_case_maps(path: Path, native_shape: tuple[int, ...], slices: np.ndarray) -> np.ndarray:
     volume, _ = read_map_volume(path)
     if volume.shape != tuple(native_shape):
         raise DataError(
@@ -45,6 +49,24 @@ def _read_case_maps(pred_dir: Path, case_id: str, native_shape: tuple[int, ...],
     if not np.isfinite(volume).all():
         raise DataError(f"{path}: map contains NaN or Inf values")
     return np.moveaxis(volume[:, :, slices], 2, 0).astype(np.float32)
+
+
+def _report_unmatched(pred_dir: Path, index: DatasetIndex, missing: list[str]) -> None:
+    """Warn about map files that match no case; refuse when no case has a map (scores would be all-zero maps)."""
+    stems = {case_file_stem(case.case_id) for case in index.cases}
+    files = sorted(p for p in pred_dir.iterdir() if p.name.endswith((".nii.gz", ".nii")))
+    unmatched = [p.name for p in files if p.name.removesuffix(".gz").removesuffix(".nii") not in stems]
+    if len(missing) == len(index.cases):
+        found = f"; it holds {len(files)} other NIfTI file(s): {', '.join(unmatched[:5])}" if unmatched else ""
+        raise DataError(
+            f"{pred_dir}: no map for any of the {len(index.cases)} cases (expected e.g. "
+            f"{case_file_stem(index.cases[0].case_id)}.nii.gz){found}",
+            hint="name each map <case id>.nii.gz as `wsad data inspect` lists the case ids, or give the right folder",
+        )
+    if unmatched:
+        log.warning(
+            "%d file(s) in %s match no case and are ignored: %s", len(unmatched), pred_dir, ", ".join(unmatched[:10])
+        )
 
 
 def evaluate_prediction_dir(
@@ -73,17 +95,21 @@ def evaluate_prediction_dir(
     if not pred_dir.is_dir():
         raise DataError(f"prediction folder {pred_dir} does not exist")
     index.require_modalities(modalities)
+    check_case_file_stems(case.case_id for case in index.cases)
     prepared = prepare_cases(index, modalities, preprocess, None, progress)
     reference = assemble(prepared)
     maps, missing = [], []
     for case in prepared:
-        if not (pred_dir / f"{case.case_id}.nii.gz").exists() and not (pred_dir / f"{case.case_id}.nii").exists():
+        path = _map_file(pred_dir, case.case_id)
+        if path is None:
             missing.append(case.case_id)
             maps.append(np.zeros((len(case.slice_indices), *case.native_shape[:2]), np.float32))
             continue
-        maps.append(_read_case_maps(pred_dir, case.case_id, case.native_shape, case.slice_indices))
+        maps.append(_read_case_maps(path, case.native_shape, case.slice_indices))
+    _report_unmatched(pred_dir, index, missing)
     if missing:
-        log.warning("%d case(s) have no map and count as all-zero: %s", len(missing), ", ".join(missing[:10]))
+        expected = ", ".join(f"{case_file_stem(i)}.nii.gz" for i in missing[:10])
+        log.warning("%d case(s) have no map and count as all-zero: %s", len(missing), expected)
     native = np.concatenate(maps)
     evaluation, _ = evaluate_maps(
         plan,

@@ -8,7 +8,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +92,28 @@ def run_pipeline(
     if not distributed.current().is_main:
         return _follow(config, plan, host, out_dir, shared_stages, device)
     rundir = RunDirectory.open(out_dir, config_fingerprint=config.fingerprint(), resume=resume)
+    try:
+        return _run_main(config, plan, host, rundir, device, progress, shared_stages)
+    except BaseException as error:
+        if rundir.locked:  # it stopped before recording its end (e.g. config.yaml could not be written)
+            message = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
+            with suppress(OSError):  # the original error is the one to report
+                rundir.mark("failed", error=message)
+        raise
+    finally:
+        rundir.close()  # marking the run's end released the lock already; this is the backstop
+
+
+def _run_main(
+    config: RunConfig,
+    plan: PipelinePlan,
+    host: PluginHost,
+    rundir: RunDirectory,
+    device: str,
+    progress: ProgressReporter,
+    shared_stages: Path | None,
+) -> RunOutcome:
+    """Rank 0's part of :func:`run_pipeline`, in the run directory it has opened (and locked)."""
     resolved = {"config": config.model_dump(mode="json"), "resolved": plan.describe(), "device": device}
     rundir.write_config(resolved)
     info = RunInfo(run_id=rundir.run_id, run_dir=str(rundir.root), config=resolved, device=device, seed=config.seed)

@@ -12,6 +12,7 @@
     <run>/maps/<case>.nii.gz        predicted maps in the input's grid
     <run>/overlays/<case>_k<k>.png  figures
     <run>/run.log                   log
+    <run>/run.lock                  while a process writes the run: its pid, host and start time
 
 Stage outputs are described in :mod:`wsad_core.results._stages`.
 """
@@ -29,6 +30,7 @@ from wsad_core._atomic import remove_stale_temps
 from wsad_core._version import __version__
 from wsad_core.errors import RunDirectoryError
 from wsad_core.results import _layout as layout
+from wsad_core.results._lock import LOCK_FILE, RunLock
 from wsad_core.results._serial import fingerprint, read_json, to_plain, utc_now, write_json, write_yaml
 from wsad_core.results._stages import StagesMixin
 
@@ -62,14 +64,20 @@ def _read_status(run_file: Path) -> dict[str, Any]:
 class RunDirectory(StagesMixin):
     """One run's directory; create it with :meth:`open`.
 
+    Only one process writes a run directory at a time: :meth:`open` takes the lock file
+    ``run.lock``, which is released when the run is marked finished or failed, by :meth:`close`,
+    or when the process exits.
+
     Args:
         root: The directory.
         status: The contents of ``run.json``.
+        lock: The directory's lock, held by this process (``None``: not locked, e.g. a reader).
     """
 
-    def __init__(self, root: Path, status: dict[str, Any]) -> None:
+    def __init__(self, root: Path, status: dict[str, Any], lock: RunLock | None = None) -> None:
         self.root = root
         self._status = status
+        self._lock = lock
 
     @classmethod
     def open(
@@ -91,15 +99,35 @@ class RunDirectory(StagesMixin):
                 updated with ``--update``: its jobs check their own configurations).
 
         Returns:
-            The directory, with ``run.json`` saying ``running``.
+            The directory, with ``run.json`` saying ``running``, locked by this process.
 
         Raises:
-            RunDirectoryError: ``path`` is a file, a non-empty directory without a run, holds a
+            RunDirectoryError: ``path`` is a file, a non-empty directory without a run, is locked by
+                another live process (or by one on another host, which cannot be checked), holds a
                 run and ``resume`` is off, or holds a run with another configuration.
         """
         root = Path(path)
         if root.exists() and not root.is_dir():
             raise RunDirectoryError(f"--out {root} exists and is not a directory", hint="choose another --out")
+        if not (root / layout.RUN).exists() and root.exists() and any(p.name != LOCK_FILE for p in root.iterdir()):
+            raise RunDirectoryError(
+                f"--out {root} is not empty and holds no wsad run (no {layout.RUN})",
+                hint="choose a new or empty directory",
+            )
+        root.mkdir(parents=True, exist_ok=True)
+        # The lock comes before reading run.json: a live writer is reported as such, and the
+        # stale-temporary sweep of a resume never deletes another writer's files.
+        lock = RunLock.acquire(root)
+        try:
+            status = cls._start(root, config_fingerprint, resume=resume, allow_changed_config=allow_changed_config)
+        except BaseException:
+            lock.release()
+            raise
+        return cls(root, status, lock)
+
+    @staticmethod
+    def _start(root: Path, config_fingerprint: str, *, resume: bool, allow_changed_config: bool) -> dict[str, Any]:
+        """Check the run ``root`` holds against the request, then write ``run.json`` saying ``running``."""
         run_file = root / layout.RUN
         previous: dict[str, Any] = {}
         if run_file.exists():
@@ -118,12 +146,6 @@ class RunDirectory(StagesMixin):
                     "(a benchmark: --update reuses its unchanged jobs)",
                 )
             remove_stale_temps(root)
-        elif root.exists() and any(root.iterdir()):
-            raise RunDirectoryError(
-                f"--out {root} is not empty and holds no wsad run (no {layout.RUN})",
-                hint="choose a new or empty directory",
-            )
-        root.mkdir(parents=True, exist_ok=True)
         now = utc_now()
         status = {
             "run_id": root.name,
@@ -137,7 +159,7 @@ class RunDirectory(StagesMixin):
             "error": None,
         }
         write_json(run_file, status)
-        return cls(root, status)
+        return status
 
     def __fspath__(self) -> str:
         return os.fspath(self.root)
@@ -173,6 +195,8 @@ class RunDirectory(StagesMixin):
     def mark(self, status: RunStatus, error: str | None = None) -> None:
         """Record the run's status (and, for ``failed``, the one-line error) in ``run.json``.
 
+        ``finished`` and ``failed`` end the run: the directory's lock is released.
+
         Raises:
             ValueError: ``status`` is not one of running, finished, failed.
         """
@@ -180,6 +204,19 @@ class RunDirectory(StagesMixin):
             raise ValueError(f"status must be one of {_STATUSES}, got {status!r}")
         self._status.update(status=status, error=error, finished_at=None if status == "running" else utc_now())
         write_json(self.root / layout.RUN, self._status)
+        if status != "running":
+            self.close()
+
+    def close(self) -> None:
+        """Release the directory's lock (if this object holds it); another process may then resume the run."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    @property
+    def locked(self) -> bool:
+        """Whether this object holds the directory's lock."""
+        return self._lock is not None and self._lock.held
 
     # ------------------------------------------------------------------ paths
     def path(self, *parts: str) -> Path:
@@ -227,12 +264,12 @@ class RunDirectory(StagesMixin):
         return self.root / layout.OVERLAYS
 
     def map_path(self, case_id: str) -> Path:
-        """``maps/<case>.nii.gz`` (characters unsafe in file names become ``_``)."""
-        return self.maps_dir / f"{layout.file_stem(case_id)}.nii.gz"
+        """``maps/<case>.nii.gz``, the case named by :func:`~wsad_core.results.case_file_stem`."""
+        return self.maps_dir / f"{layout.case_file_stem(case_id)}.nii.gz"
 
     def overlay_path(self, case_id: str, slice_index: int) -> Path:
         """``overlays/<case>_k<slice>.png`` with the slice index zero-padded to three digits."""
-        return self.overlays_dir / f"{layout.file_stem(case_id)}_k{int(slice_index):03d}.png"
+        return self.overlays_dir / f"{layout.case_file_stem(case_id)}_k{int(slice_index):03d}.png"
 
     def log_handler(self, level: int = logging.INFO) -> logging.FileHandler:
         """A handler appending to ``run.log``; attach it to the ``wsad`` logger (and close it after)."""
