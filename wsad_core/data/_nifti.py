@@ -111,6 +111,7 @@ def _open(ref: VolumeRef, *, verify: bool = False) -> Any:
     import nibabel as nib
     from nibabel.filebasedimages import ImageFileError
     from nibabel.spatialimages import HeaderDataError, ImageDataError
+    from nibabel.wrapstruct import WrapStructError
 
     path = Path(ref.path)
     if not path.exists():
@@ -140,7 +141,7 @@ def _open(ref: VolumeRef, *, verify: bool = False) -> Any:
         raise DataError(
             f"{path}: not a NIfTI image ({_first_line(error)})", hint="the file may be corrupt or of another format"
         ) from None
-    except (HeaderDataError, ImageDataError) as error:
+    except (HeaderDataError, ImageDataError, WrapStructError) as error:  # WrapStructError: header cut short
         raise DataError(
             f"{path}: invalid NIfTI header ({_first_line(error)})", hint="repair or re-export the file"
         ) from None
