@@ -11,6 +11,7 @@ import hashlib
 from pathlib import Path
 
 from wsad_core._atomic import atomic_write_text
+from wsad_core.data._missing import missing_file_error
 from wsad_core.errors import DataError
 
 __all__ = ["FileHasher"]
@@ -40,8 +41,8 @@ class FileHasher:
         try:
             resolved = path.resolve()
             stat = resolved.stat()
-        except OSError:
-            raise DataError(f"{path}: file does not exist", hint="check the dataset path") from None
+        except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop (Python < 3.13)
+            raise missing_file_error(path) from None
         key = (str(resolved), stat.st_size, stat.st_mtime_ns)
         if key in self._memory:
             return self._memory[key]

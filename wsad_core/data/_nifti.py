@@ -11,9 +11,7 @@ not 72 MB as ``get_fdata`` would.
 
 from __future__ import annotations
 
-import errno
 import gzip
-import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from wsad_core.data._missing import missing_file_error
 from wsad_core.data.index import VolumeRef
 from wsad_core.errors import DataError
 
@@ -89,16 +88,6 @@ class Header:
     affine: np.ndarray
 
 
-def _is_link_loop(path: Path) -> bool:
-    try:
-        path.resolve(strict=True)
-    except RuntimeError:  # Python < 3.13 reports a loop this way
-        return True
-    except OSError as error:
-        return error.errno == errno.ELOOP
-    return False
-
-
 def _open(ref: VolumeRef, *, verify: bool = False) -> Any:
     """The nibabel image for ``ref``.
 
@@ -115,22 +104,7 @@ def _open(ref: VolumeRef, *, verify: bool = False) -> Any:
 
     path = Path(ref.path)
     if not path.exists():
-        if path.is_symlink():
-            target = os.readlink(path)
-            try:
-                path.resolve(strict=True)
-            except RuntimeError:  # Python < 3.13 reports a loop this way
-                raise DataError(f"{path}: symbolic link loop (-> {target})", hint="fix or remove the link") from None
-            except OSError as error:
-                if error.errno == errno.ELOOP:
-                    raise DataError(
-                        f"{path}: symbolic link loop (-> {target})", hint="fix or remove the link"
-                    ) from None
-            raise DataError(
-                f"{path}: dangling symbolic link (its target {target} does not exist)",
-                hint="restore the target file or fix the link",
-            )
-        raise DataError(f"{path}: file does not exist", hint="check the dataset path and the adapter's file naming")
+        raise missing_file_error(path)
     if path.is_dir():
         raise DataError(f"{path}: is a folder, expected a NIfTI file (.nii or .nii.gz)")
     try:

@@ -30,9 +30,13 @@ class NoOptions(BaseModel):
 
 
 def is_nifti(path: Path) -> bool:
-    """``True`` for ``.nii``/``.nii.gz`` files, ignoring hidden and macOS ``._*`` files."""
+    """``True`` for ``.nii``/``.nii.gz`` files, ignoring hidden and macOS ``._*`` files.
+
+    A symbolic link counts even when it is dangling or loops: loading it then says so, where skipping it
+    would report the case's modality as missing.
+    """
     name = path.name
-    return not name.startswith(".") and name.lower().endswith(NIFTI_SUFFIXES) and path.is_file()
+    return not name.startswith(".") and name.lower().endswith(NIFTI_SUFFIXES) and (path.is_file() or path.is_symlink())
 
 
 def strip_nifti(name: str) -> str:
