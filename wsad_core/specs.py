@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 Role = Literal["generator", "refiner", "segmenter", "evaluator", "dataset"]
-_NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)*$")
+_NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)*")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,7 +125,7 @@ class PluginSpec:
     def validate(self) -> None:
         """Raise :class:`PluginLoadError` if the spec is malformed."""
         problems = []
-        if not _NAME.match(self.name):
+        if not _NAME.fullmatch(self.name):
             problems.append(f"name {self.name!r} must be lowercase letters, digits and '-'")
         if not self.summary.strip():
             problems.append("summary is empty")

@@ -181,3 +181,15 @@ def test_every_hook_is_documented_with_its_exact_signature():
         assert "Example::" in (function.__doc__ or ""), f"{name} lacks an example"
         signature = f"def {name}{inspect.signature(function)}".replace("'", "")
         assert signature in docs, f"docs/plugins.md lacks `{signature}`"
+
+
+@pytest.mark.parametrize("name", ["zscore\n", "../x", "a/b", "", "Upper", "-x", "x-"])
+def test_spec_names_that_would_make_odd_file_names_are_refused(name):
+    from pydantic import BaseModel
+
+    from wsad_core import GeneratorSpec
+    from wsad_core.errors import PluginLoadError
+
+    spec = GeneratorSpec(name=name, summary="s", options=BaseModel, factory=lambda options, context: None)
+    with pytest.raises(PluginLoadError, match="must be lowercase"):
+        spec.validate()
