@@ -280,3 +280,23 @@ def test_eval_names_files_that_match_no_case_and_refuses_when_none_match(capsys,
     assert code == 0, err
     text = " ".join(err.split())
     assert "match no case and are ignored: P000_pred.nii.gz" in text
+
+
+def test_progress_is_logged_when_output_is_not_a_terminal(capsys, tmp_path, phantom_dataset):
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "run", "--generator", "zscore", "--data", str(phantom_dataset), "--out", str(out))
+    assert code == 0, err
+    log = (out / "run.log").read_text()
+    assert "preprocessing: started (6 to do)" in log
+    assert "preprocessing: 6/6 done in" in log
+    assert "preprocessing: started" in err, "on stderr too unless -q"
+
+
+def test_verbosity_options_work_after_the_subcommand(capsys, tmp_path, phantom_dataset):
+    arguments = ["--generator", "zscore", "--data", str(phantom_dataset)]
+    code, _, err = run_cli(capsys, "run", *arguments, "--out", str(tmp_path / "quiet"), "-q")
+    assert code == 0, err
+    assert "preprocessing" not in err, "-q after the subcommand hides the INFO lines"
+    assert "preprocessing: started" in (tmp_path / "quiet" / "run.log").read_text(), "run.log keeps them"
+    code, _, err = run_cli(capsys, "plugins", "-v")
+    assert code == 0, err

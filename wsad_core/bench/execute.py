@@ -100,6 +100,7 @@ def execute_group(
     from wsad_core.config import RunConfig
     from wsad_core.pipeline import run_pipeline
     from wsad_core.plugins import PluginHost
+    from wsad_core.progress_log import LoggedProgress
 
     host = PluginHost()
     records = []
@@ -126,7 +127,10 @@ def execute_group(
             continue
         try:
             resume = (run_dir / "run.json").is_file()
-            outcome = run_pipeline(config, host, resume=resume, shared_stages=Path(shared_stages))
+            # Log lines, never bars: jobs may run in workers, and their run.log is where a user looks.
+            outcome = run_pipeline(
+                config, host, resume=resume, shared_stages=Path(shared_stages), progress=LoggedProgress()
+            )
             record.update(status="finished", summary=list(outcome.summary), **run_facts(run_dir))
         except (UnknownPluginError, WeightsNotFoundError) as error:
             record.update(status="unavailable", error=f"{error.message}" + (f" ({error.hint})" if error.hint else ""))

@@ -6,16 +6,14 @@ subcommands through the ``wsad_register_commands`` hook.
 
 from __future__ import annotations
 
-import logging
 import sys
 import traceback
 from collections.abc import Sequence
 
 import click
-from rich.console import Console
-from rich.logging import RichHandler
 
 from wsad_core._version import __version__
+from wsad_core.cli._logging import configure_logging, stderr
 from wsad_core.cli._oserrors import describe_os_error
 from wsad_core.cli._state import CliState
 from wsad_core.cli.bench_cmd import bench
@@ -28,7 +26,7 @@ from wsad_core.errors import WsadError
 
 __all__ = ["cli", "main"]
 
-_stderr = Console(stderr=True)
+_stderr = stderr
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -47,12 +45,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """
     state: CliState = ctx.ensure_object(CliState)
     state.verbose, state.quiet = verbose, quiet
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    handler = RichHandler(console=_stderr, show_path=False, show_time=False, markup=False)
-    # The handler keeps the console's level even while a run lowers the logger's for its run.log.
-    handler.setLevel(level)
-    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
-    logging.getLogger("wsad").setLevel(level)
+    configure_logging(verbose, quiet)
 
 
 cli.add_command(run)

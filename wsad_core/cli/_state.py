@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wsad_core.context import ProgressReporter, SilentProgress
+from wsad_core.context import ProgressReporter
 from wsad_core.plugins import PluginHost
+from wsad_core.progress_log import LoggedProgress
 
 __all__ = ["CliState"]
 
@@ -41,9 +42,14 @@ class CliState:
             self.host.register(plugin, name=path.stem)
 
     def progress(self, enabled: bool = True) -> ProgressReporter:
-        """Rich progress bars, or silence with ``-q``/``--no-progress``."""
-        if self.quiet or not enabled:
-            return SilentProgress()
+        """Rich progress bars on a terminal; log lines otherwise (a pipe, a file, ``-q``, ``--no-progress``).
+
+        The log lines reach ``run.log`` in every case and stderr unless ``-q`` is given.
+        """
+        import sys
+
+        if self.quiet or not enabled or not sys.stderr.isatty():
+            return LoggedProgress()
         from wsad_core.cli._progress import RichProgress
 
         return RichProgress()

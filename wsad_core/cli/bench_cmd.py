@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from wsad_core._names import inside, slug
+from wsad_core.cli._logging import verbosity_options
 from wsad_core.cli._state import CliState
 from wsad_core.errors import ConfigError
 
@@ -113,6 +114,11 @@ def _print_table(outcome: Any, console: Console) -> None:
 )
 @click.option("--resume", is_flag=True, help="Continue the benchmark in --out; finished jobs are not re-run.")
 @click.option(
+    "--no-progress",
+    is_flag=True,
+    help="Accepted as for `wsad run`; benchmark jobs always log progress as lines in their run.log (never bars).",
+)
+@click.option(
     "--update",
     is_flag=True,
     help="Continue the benchmark in --out with a changed CONFIG: finished jobs whose own settings are unchanged "
@@ -121,6 +127,7 @@ def _print_table(outcome: Any, console: Console) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="List the jobs and exit.")
 @click.pass_obj
+@verbosity_options
 def bench(state: CliState, config_file: Path | None, **kw: Any) -> None:
     """Benchmark pipelines on the same data, split, preprocessing and metrics; write the comparison table.
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from wsad_core.cli._logging import verbosity_options
 from wsad_core.cli._state import CliState
 from wsad_core.cli._tables import output_console
 from wsad_core.overrides import parse_assignment
@@ -34,6 +35,7 @@ def data() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
+@verbosity_options
 def inspect(state: CliState, source: str, adapter: str | None, assignments: tuple[str, ...], as_json: bool) -> None:
     """Cases, modalities, shapes, spacing and slice-label counts of a dataset.
 

@@ -9,6 +9,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from wsad_core.cli._logging import verbosity_options
 from wsad_core.cli._state import CliState
 from wsad_core.cli._tables import summary_table
 from wsad_core.errors import ConfigError
@@ -65,6 +66,7 @@ __all__ = ["eval_command"]
     help="Also write metrics/ and summary.{csv,json,md} there.",
 )
 @click.pass_obj
+@verbosity_options
 def eval_command(state: CliState, pred_dir: Path, gt_source: str, **kw: Any) -> None:
     """Score the NIfTI maps in PRED_DIR (one <case_id>.nii.gz per case, in the image's grid) against GT_DIR.
 

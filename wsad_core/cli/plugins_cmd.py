@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from wsad_core.cli._logging import verbosity_options
 from wsad_core.cli._state import CliState
 from wsad_core.errors import ConfigError, UnknownPluginError
 from wsad_core.plugins import ROLES, PluginHost
@@ -98,6 +99,7 @@ def _print_options(spec: PluginSpec, console: Console) -> None:
     help="Print name==version of every plugin distribution (to reinstall them after an upgrade).",
 )
 @click.pass_obj
+@verbosity_options
 def plugins(state: CliState, as_json: bool, options_of: str | None, requirements: bool) -> None:
     """List installed plugins, what each provides, and why a broken one failed."""
     host, console = state.host, Console()

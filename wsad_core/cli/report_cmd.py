@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from wsad_core.cli._logging import verbosity_options
+
 __all__ = ["report"]
 
 
@@ -21,6 +23,7 @@ __all__ = ["report"]
     "AUROC, training pseudo-mask Dice, paper columns, deviations); latex, csv, json: summary.tex/.csv/.json.",
 )
 @click.option("--markdown", "markdown", is_flag=True, help="Shorthand for --format markdown.")
+@verbosity_options
 def report(bench_dir: Path, fmt: str, markdown: bool) -> None:
     """Render the tables of the benchmark in BENCH_DIR from its files and print them.
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from wsad_core.cli._logging import verbosity_options
 from wsad_core.cli._state import CliState
 from wsad_core.cli._tables import print_run_summary
 from wsad_core.errors import ConfigError
@@ -140,8 +141,13 @@ def build_run_config(
     help="Register an unpackaged plugin module (a .py file with @hookimpl functions), repeatable.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and plan, run nothing.")
-@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option(
+    "--no-progress",
+    is_flag=True,
+    help="Log progress as lines (in run.log and on stderr) instead of bars; automatic when stderr is not a terminal.",
+)
 @click.pass_obj
+@verbosity_options
 def run(state: CliState, **kw: Any) -> None:
     """Run a weakly supervised pipeline end to end and write its results directory.
 
