@@ -300,3 +300,30 @@ def test_verbosity_options_work_after_the_subcommand(capsys, tmp_path, phantom_d
     assert "preprocessing: started" in (tmp_path / "quiet" / "run.log").read_text(), "run.log keeps them"
     code, _, err = run_cli(capsys, "plugins", "-v")
     assert code == 0, err
+
+
+def test_eval_of_a_run_folder_reproduces_the_runs_own_test_numbers(capsys, tmp_path, phantom_dataset):
+    out = tmp_path / "run"
+    code, _, err = run_cli(
+        capsys, "run", "--generator", "zscore", "--data", str(phantom_dataset), "--out", str(out), *FAST_DATA
+    )
+    assert code == 0, err
+    eval_out = tmp_path / "eval"
+    code, _, err = run_cli(
+        capsys, "eval", str(out), str(phantom_dataset), "--threshold", "fixed:0.5", "--out", str(eval_out)
+    )
+    assert code == 0, err
+    assert "without a map" not in err, "a run folder scores its own test patients, nothing else"
+    run_summary = {
+        (r["protocol"], r["metric"]): r["mean"]
+        for r in json.loads((out / "summary.json").read_text())["rows"]
+        if r.get("target", "test") == "test" and r["threshold_rule"] == "fixed:0.5"
+    }
+    eval_summary = {
+        (r["protocol"], r["metric"]): r["mean"]
+        for r in json.loads((eval_out / "summary.json").read_text())["rows"]
+        if r["threshold_rule"] == "fixed:0.5"
+    }
+    assert run_summary
+    for key, value in run_summary.items():
+        assert eval_summary[key] == pytest.approx(value, abs=1e-9), key

@@ -18,7 +18,7 @@ __all__ = ["eval_command"]
 
 
 @click.command(name="eval")
-@click.argument("pred_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("pred_dir", metavar="PRED_DIR|RUN_DIR", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("gt_source", metavar="GT_DIR|demo")
 @click.option(
     "--protocol",
@@ -60,6 +60,14 @@ __all__ = ["eval_command"]
     "preprocess.X=V (e.g. preprocess.skip_first=0 to score every slice).",
 )
 @click.option(
+    "--missing",
+    type=click.Choice(["skip", "zero"]),
+    default="skip",
+    show_default=True,
+    help="Cases of GT_DIR without a map: 'skip' scores only the cases that have one (the others are named); "
+    "'zero' scores every case, a missing map counting as all-zero (a failure cannot raise the score).",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -70,7 +78,9 @@ __all__ = ["eval_command"]
 def eval_command(state: CliState, pred_dir: Path, gt_source: str, **kw: Any) -> None:
     """Score the NIfTI maps in PRED_DIR (one <case_id>.nii.gz per case, in the image's grid) against GT_DIR.
 
-    A case without a map counts as all-zero. Slices 15..D-15 are scored, as in `wsad run`. Case ids
+    Only cases with a map are scored unless --missing zero. Slices 15..D-15 are scored, as in `wsad run`.
+    Given a run folder (RUN_DIR, with run.json and maps/), its maps are scored on its test patients with
+    its preprocessing and protocol options (-o still overrides them): the numbers of the run itself. Case ids
     with characters other than ASCII letters, digits and ._- (or a leading . or -) are named as
     `wsad run` names its maps: those characters as %XX UTF-8 bytes, e.g. 'a b' -> a%20b.nii.gz.
     """
@@ -83,7 +93,14 @@ def eval_command(state: CliState, pred_dir: Path, gt_source: str, **kw: Any) -> 
     from wsad_core.pipeline.plan import PipelinePlan, plan_evaluation
     from wsad_core.results import RunDirectory, summarise, write_case_rows, write_summary
 
-    raw: dict[str, Any] = {"evaluation": {"threshold_rules": list(kw["threshold_rules"] or ("fixed:0.5", "oracle"))}}
+    pred_dir, only, defaults = _prediction_source(pred_dir)
+    raw: dict[str, Any] = {
+        **defaults,
+        "evaluation": {
+            **defaults.get("evaluation", {}),
+            "threshold_rules": list(kw["threshold_rules"] or ("fixed:0.5", "oracle")),
+        },
+    }
     if kw["protocols"]:
         raw["evaluation"]["protocols"] = list(kw["protocols"])
     raw = apply_overrides(raw, kw["assignments"])
@@ -112,6 +129,8 @@ def eval_command(state: CliState, pred_dir: Path, gt_source: str, **kw: Any) -> 
         kind=kw["kind"],
         progress=state.progress(),
         make_context=make_context,
+        missing=kw["missing"],
+        only=only,
     )
     columns = {"dataset": index.name, "predictions": str(pred_dir), "output_kind": kw["kind"]}
     rows = evaluation.rows["test"]
@@ -120,7 +139,8 @@ def eval_command(state: CliState, pred_dir: Path, gt_source: str, **kw: Any) -> 
 
     Console().print(summary_table(summary, title=f"{pred_dir} vs {index.name} — metrics in %"))
     if missing:
-        click.echo(f"{len(missing)} case(s) without a map counted as all-zero: {', '.join(missing)}", err=True)
+        what = "counted as all-zero" if kw["missing"] == "zero" else "not scored (--missing zero counts them as 0)"
+        click.echo(f"{len(missing)} case(s) without a map {what}: {', '.join(missing)}", err=True)
     if kw["out_dir"] is not None:
         rundir = RunDirectory.open(kw["out_dir"], config_fingerprint="eval", resume=True)
         write_case_rows(rows, rundir, columns=columns)
@@ -134,3 +154,23 @@ def eval_command(state: CliState, pred_dir: Path, gt_source: str, **kw: Any) -> 
         write_summary(summary, rundir, header=header, labels=labels)
         rundir.mark("finished")  # frees the folder's lock for the next writer
         click.echo(f"written to {rundir.root}")
+
+
+def _prediction_source(path: Path) -> tuple[Path, list[str] | None, dict[str, Any]]:
+    """``(maps folder, cases to score, default settings)``: a run folder gives its maps, test patients and settings."""
+    import json
+
+    import yaml
+
+    if not ((path / "run.json").is_file() and (path / "maps").is_dir()):
+        return path, None, {}
+    try:
+        split = json.loads((path / "split.json").read_text(encoding="utf-8"))
+        saved = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))["config"]
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as error:
+        raise ConfigError(
+            f"{path} looks like a run folder but its split.json or config.yaml is unreadable: {error}"
+        ) from None
+    evaluation = {"protocol_options": saved.get("evaluation", {}).get("protocol_options", {})}
+    preprocess = saved.get("data", {}).get("preprocess", {})
+    return path / "maps", list(split["test"]), {"evaluation": evaluation, "preprocess": preprocess}

@@ -2,15 +2,18 @@
 
 Maps are NIfTI volumes named ``<stem>.nii.gz`` (or ``.nii``) in each case's own grid, where the stem
 is :func:`~wsad_core.results.case_file_stem` of the case id — the id itself for ids made of ASCII
-letters, digits and ``._-``, as ``wsad run`` writes its ``maps/``. A missing map counts as all-zero
-(the MOOD challenge rule), so a failure cannot raise the score.
+letters, digits and ``._-``, as ``wsad run`` writes its ``maps/``. By default only the cases that have a
+map are scored (the others are named in a warning); ``missing="zero"`` scores every case, a missing map
+counting as all-zero (the MOOD challenge rule, so that a failure cannot raise the score).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -52,7 +55,7 @@ def _read_case_maps(path: Path, native_shape: tuple[int, ...], slices: np.ndarra
 
 
 def _report_unmatched(pred_dir: Path, index: DatasetIndex, missing: list[str]) -> None:
-    """Warn about map files that match no case; refuse when no case has a map (scores would be all-zero maps)."""
+    """Warn about map files that match no case; refuse when no case has a map (nothing, or zeros, to score)."""
     stems = {case_file_stem(case.case_id) for case in index.cases}
     files = sorted(p for p in pred_dir.iterdir() if p.name.endswith((".nii.gz", ".nii")))
     unmatched = [p.name for p in files if p.name.removesuffix(".gz").removesuffix(".nii") not in stems]
@@ -80,8 +83,24 @@ def evaluate_prediction_dir(
     kind: str,
     progress: ProgressReporter,
     make_context: ContextFactory,
+    missing: Literal["skip", "zero"] = "skip",
+    only: Collection[str] | None = None,
 ) -> tuple[Evaluation, list[str]]:
-    """Rows of every planned protocol and rule for the maps in ``pred_dir``; also returns missing case ids.
+    """Rows of every planned protocol and rule for the maps in ``pred_dir``; also returns the ids without a map.
+
+    Args:
+        pred_dir: folder of the maps.
+        index: the ground-truth dataset.
+        modalities: channels whose non-zero voxels make the brain mask.
+        preprocess: slice selection and labels, as in ``wsad run``.
+        plan: the evaluators and threshold rules.
+        host: the plugins.
+        kind: ``"probability"`` or ``"score"`` maps.
+        progress: progress reporter.
+        make_context: build contexts for the evaluators.
+        missing: ``"skip"`` scores the cases that have a map; ``"zero"`` scores every case, a missing map
+            counting as all-zero.
+        only: score these case ids only (e.g. a run's test patients); ids not in the dataset are an error.
 
     Raises:
         ConfigError: a threshold rule that needs a validation split (``val-best``).
@@ -96,20 +115,29 @@ def evaluate_prediction_dir(
         raise DataError(f"prediction folder {pred_dir} does not exist")
     index.require_modalities(modalities)
     check_case_file_stems(case.case_id for case in index.cases)
+    if only is not None:
+        unknown = sorted(set(only) - {case.case_id for case in index.cases})
+        if unknown:
+            raise DataError(f"{index.root}: no case {', '.join(unknown[:5])} (the cases to score)")
+        index = dataclasses.replace(index, cases=tuple(c for c in index.cases if c.case_id in set(only)))
+    without = [case.case_id for case in index.cases if _map_file(pred_dir, case.case_id) is None]
+    _report_unmatched(pred_dir, index, without)
+    if without:
+        expected = ", ".join(f"{case_file_stem(i)}.nii.gz" for i in without[:10])
+        if missing == "zero":
+            log.warning("%d case(s) have no map and count as all-zero: %s", len(without), expected)
+        else:
+            log.warning("%d case(s) have no map and are not scored: %s", len(without), expected)
+            index = dataclasses.replace(index, cases=tuple(c for c in index.cases if c.case_id not in set(without)))
     prepared = prepare_cases(index, modalities, preprocess, None, progress)
     reference = assemble(prepared)
-    maps, missing = [], []
+    maps = []
     for case in prepared:
         path = _map_file(pred_dir, case.case_id)
         if path is None:
-            missing.append(case.case_id)
             maps.append(np.zeros((len(case.slice_indices), *case.native_shape[:2]), np.float32))
             continue
         maps.append(_read_case_maps(path, case.native_shape, case.slice_indices))
-    _report_unmatched(pred_dir, index, missing)
-    if missing:
-        expected = ", ".join(f"{case_file_stem(i)}.nii.gz" for i in missing[:10])
-        log.warning("%d case(s) have no map and count as all-zero: %s", len(missing), expected)
     native = np.concatenate(maps)
     evaluation, _ = evaluate_maps(
         plan,
@@ -121,4 +149,4 @@ def evaluate_prediction_dir(
         make_context=make_context,
         maps_are_native=True,
     )
-    return evaluation, missing
+    return evaluation, without
