@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -145,6 +146,25 @@ class BenchConfig(BaseModel):
         return self
 
 
+def resolve_source(source: str, config_folder: Path) -> str:
+    """A dataset path of a benchmark file: relative paths are taken from the file's folder.
+
+    So ``wsad bench some/where/bench.yaml`` finds its data from any working folder. A relative path that
+    exists only from the working folder (how benchmark files were read before) is kept as it is, so the
+    job settings — and the results they identify — of existing benchmarks do not change. ``demo``,
+    ``~`` and ``$VARIABLES`` are expanded first.
+    """
+    if source == "demo":
+        return source
+    expanded = os.path.expandvars(os.path.expanduser(source))
+    if Path(expanded).is_absolute():
+        return expanded
+    beside = os.path.normpath(config_folder / expanded)
+    if Path(beside).exists() or not Path(expanded).exists():
+        return beside
+    return expanded
+
+
 def load_bench_config(path: Path, overrides: dict[str, Any] | None = None) -> BenchConfig:
     """A :class:`BenchConfig` from a YAML, JSON or TOML file.
 
@@ -153,6 +173,9 @@ def load_bench_config(path: Path, overrides: dict[str, Any] | None = None) -> Be
     """
     raw = load_config_file(path)
     raw.update(overrides or {})
+    for dataset in raw.get("datasets") or []:
+        if isinstance(dataset, dict) and isinstance(dataset.get("source"), str):
+            dataset["source"] = resolve_source(dataset["source"], Path(path).parent)
     try:
         return BenchConfig.model_validate(raw)
     except ValidationError as error:

@@ -10,6 +10,7 @@ published settings (GPU work).
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, Literal
 from wsad_core.bench.config import BenchConfig
 from wsad_core.errors import ConfigError
 
-__all__ = ["PRESETS", "preset"]
+__all__ = ["PRESETS", "preset", "scaled", "selected"]
 
 Scale = Literal["paper", "cpu"]
 
@@ -151,3 +152,47 @@ def preset(name: str, **arguments: Any) -> BenchConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}", hint=f"available: {', '.join(PRESETS)}")
     return BenchConfig.model_validate(PRESETS[name](**arguments))
+
+
+def scaled(config: BenchConfig, scale: Scale) -> BenchConfig:
+    """``config`` with the CPU training sizes of :data:`_CPU_OPTIONS` under every stage's own options.
+
+    ``"paper"`` changes nothing. Options a row sets itself win; every reduced setting is reported on
+    its row as a deviation by the plugin, as for ``--preset … --scale cpu``.
+    """
+    if scale == "paper":
+        return config
+    rows = []
+    for row in config.pipelines:
+        update = {}
+        for role in ("generator", "refiner", "segmenter"):
+            stage = getattr(row, role)
+            if stage is not None and stage.name in _CPU_OPTIONS:
+                options = {**_CPU_OPTIONS[stage.name], **stage.options}
+                update[role] = stage.model_copy(update={"options": options})
+        rows.append(row.model_copy(update=update))
+    return BenchConfig.model_validate(
+        {**config.model_dump(mode="json"), "pipelines": [r.model_dump(mode="json") for r in rows]}
+    )
+
+
+def selected(config: BenchConfig, patterns: tuple[str, ...]) -> BenchConfig:
+    """``config`` with the rows whose label matches one of ``patterns`` (shell wildcards, case-insensitive).
+
+    The jobs keep their folders and settings, so the full configuration can later be run into the same
+    folder with ``--update`` and reuses them.
+
+    Raises:
+        ConfigError: a pattern matches no row.
+    """
+    if not patterns:
+        return config
+    labels = [row.label for row in config.pipelines]
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(label.casefold(), pattern.casefold()) for label in labels):
+            raise ConfigError(f"--only {pattern!r} matches no row", hint=f"rows: {', '.join(labels)}")
+    rows = [
+        row for row in config.pipelines
+        if any(fnmatch.fnmatchcase(row.label.casefold(), p.casefold()) for p in patterns)
+    ]  # fmt: skip
+    return config.model_copy(update={"pipelines": rows})

@@ -89,9 +89,16 @@ def _print_table(outcome: Any, console: Console) -> None:
 @click.option(
     "--scale",
     type=click.Choice(["cpu", "paper"]),
-    default="cpu",
-    show_default=True,
-    help="--preset training size: 'cpu' (reduced, labelled in every output) or 'paper' (published).",
+    help="Training size: 'cpu' (reduced epochs and widths of the built-in methods, labelled on every row) or "
+    "'paper' (as written). [default: cpu for --preset; a CONFIG as written]",
+)
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    metavar="LABEL",
+    help="Run only the rows whose label matches (shell wildcards, case-insensitive; repeatable), e.g. "
+    "--only 'Template*'. The full CONFIG can later be run into the same --out with --update.",
 )
 @click.option(
     "--paper-dataset",
@@ -145,6 +152,7 @@ def bench(state: CliState, config_file: Path | None, **kw: Any) -> None:
     """
     from wsad_core.bench import load_bench_config, preset, run_bench
     from wsad_core.bench.jobs import plan_jobs
+    from wsad_core.bench.presets import scaled, selected
 
     if (config_file is None) == (kw["preset"] is None):
         raise ConfigError("give either a CONFIG file or --preset NAME", hint="e.g. wsad bench --preset rasalore-table1")
@@ -155,12 +163,13 @@ def bench(state: CliState, config_file: Path | None, **kw: Any) -> None:
         except ValueError:
             raise ConfigError(f"--seeds {kw['seeds']!r} is not a comma-separated list of integers") from None
     if config_file is not None:
-        config = load_bench_config(config_file, overrides)
+        config = scaled(load_bench_config(config_file, overrides), kw["scale"] or "paper")
     else:
         seeds = tuple(overrides.get("seeds", (0, 1, 2)))
         config = preset(
-            kw["preset"], data=kw["source"], scale=kw["scale"], paper_dataset=kw["paper_dataset"], seeds=seeds
+            kw["preset"], data=kw["source"], scale=kw["scale"] or "cpu", paper_dataset=kw["paper_dataset"], seeds=seeds
         )
+    config = selected(config, kw["only"])
     executor = config.executor.model_copy(
         update={k: v for k, v in (("kind", kw["executor"]), ("workers", kw["workers"])) if v}
     )
@@ -175,6 +184,7 @@ def bench(state: CliState, config_file: Path | None, **kw: Any) -> None:
         if kw[flag] and kw["out_dir"] is None:
             raise ConfigError(f"--{flag} needs --out DIR naming the benchmark to continue")
     if kw["dry_run"]:
+        _check_sources(config)
         for job in plan_jobs(config, out):
             click.echo(f"{job.job_id}\t{'reference only' if job.config is None else job.config.pipeline.label()}")
         return
@@ -187,3 +197,13 @@ def bench(state: CliState, config_file: Path | None, **kw: Any) -> None:
         Console(stderr=True).print(Text.assemble((f"{label}: ", style), problem), highlight=False, soft_wrap=True)
     if outcome.none_finished:
         raise click.exceptions.Exit(1)  # the table holds no result: scripts must not take it for one
+
+
+def _check_sources(config: Any) -> None:
+    """Every dataset folder exists (``--dry-run`` says so before hours of jobs would find out)."""
+    for dataset in config.datasets:
+        if dataset.source != "demo" and not Path(dataset.source).expanduser().exists():
+            raise ConfigError(
+                f"dataset {dataset.name!r}: {dataset.source} does not exist",
+                hint="relative paths are taken from the benchmark file's folder (or the working folder)",
+            )
