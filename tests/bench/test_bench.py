@@ -369,6 +369,7 @@ def test_update_reuses_unchanged_jobs_reruns_changed_ones_and_drops_removed_ones
     by_pipeline = {r["pipeline"]: r for r in updated.records}
     assert set(by_pipeline) == {"zscore", "zscore + unet"}, "the removed pipeline leaves the tables"
     assert by_pipeline["zscore"].get("reused") is True
+    assert by_pipeline["zscore"]["seconds"] is not None, "a reused job keeps the time of the run that made it"
     assert not by_pipeline["zscore + unet"].get("reused"), "changed settings: trained again"
     run_dir = Path(by_pipeline["zscore + unet"]["run_dir"])
     assert "epochs: 2" in (run_dir / "config.yaml").read_text()

@@ -39,6 +39,19 @@ def _finished_summary(run_dir: Path) -> list[dict[str, Any]] | None:
         return None
 
 
+def _recorded_seconds(run_dir: Path) -> float | None:
+    """Wall time of a finished run from its ``run.json`` (its last start to its end), for reused jobs."""
+    from datetime import datetime
+
+    try:
+        status = json.loads((run_dir / "run.json").read_text())
+        started = datetime.fromisoformat(status["started_at"])
+        finished = datetime.fromisoformat(status["finished_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return round((finished - started).total_seconds(), 1)
+
+
 def _stored_fingerprint(run_dir: Path) -> str | None:
     """The configuration fingerprint of the run in ``run_dir`` (``None``: no readable run there)."""
     try:
@@ -120,7 +133,8 @@ def execute_group(
             log.warning("job %s: its configuration changed; the previous run moved to %s", payload["job_id"], moved)
         summary = _finished_summary(run_dir)
         if summary is not None:
-            record.update(status="finished", summary=summary, seconds=None, reused=True, **run_facts(run_dir))
+            seconds = _recorded_seconds(run_dir)
+            record.update(status="finished", summary=summary, seconds=seconds, reused=True, **run_facts(run_dir))
             records.append(record)
             if on_record is not None:
                 on_record(record)

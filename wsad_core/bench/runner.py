@@ -272,7 +272,7 @@ def bench_header(config: BenchConfig, records: list[JobRecord]) -> dict[str, str
         "threshold rules": ", ".join(_rule_names(config.evaluation.threshold_rules))
         + " — val-best and oracle maximise each protocol's own Dice statistic; oracle uses the test labels",
         "jobs": ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
-        "job time": f"{job_seconds:.0f} s in jobs.json (runs reused on --resume count 0)",
+        "job time": f"{job_seconds:.0f} s in jobs.json (a reused run counts the time that made it)",
         "executor": config.executor.kind,
     }
 
