@@ -38,7 +38,7 @@ class PerSliceOptions(BaseModel):
         200,
         ge=0,
         description="A slice counts only with MORE than this many lesion pixels in the native frame "
-        "(RASALoRE: GT > 200 px, rasalore.md §10).",
+        "(RASALoRE: GT > 200 px, official evaluation).",
     )
     region: Literal["slice", "brain"] = Field(
         "slice",
@@ -50,7 +50,7 @@ class PerSliceOptions(BaseModel):
         description="Where each slice is scored: 'native' = the volume's own grid (maps resampled to it); "
         "'crop256' = RASALoRE's official frame (crop to the brain box of the slice's gamma image, ground truth "
         "via 128² > 0.5 then 256² > 0, maps resized into the box at 256²): the frame of the paper's numbers "
-        "(rasalore.md §10).",
+        "(official evaluation).",
     )
 
     @model_validator(mode="after")
@@ -67,7 +67,7 @@ class PooledOptions(BaseModel):
 
     region: Literal["brain", "slice"] = Field(
         "brain",
-        description="Pixels pooled: 'brain' = in-brain pixels of every slice (evaluation.md §1: pooled AP "
+        description="Pixels pooled: 'brain' = in-brain pixels of every slice (pooled AP "
         "inside the brain mask), 'slice' = every pixel.",
     )
 
@@ -101,8 +101,7 @@ class SliceDetectionOptions(BaseModel):
 
     reduce: Literal["max", "mean", "p99"] = Field(
         "max",
-        description="Slice score from the map inside the brain: maximum, mean or 99th percentile "
-        "(evaluation.md §1: max or mean).",
+        description="Slice score from the map inside the brain: maximum, mean or 99th percentile (max or mean).",
     )
 
 
@@ -138,7 +137,7 @@ def evaluator_specs() -> list[EvaluatorSpec]:
             factory=_per_volume,
             label="per-volume 3-D: mean over test volumes of in-brain voxel metrics (native frame)",
             headline=True,
-            citation="Behrendt et al. (pDDPM/cDDPM), volume protocol as in evaluation.md §2",
+            citation="Behrendt et al. (pDDPM/cDDPM), volume protocol of their code",
         ),
         EvaluatorSpec(
             name="slice-detection",

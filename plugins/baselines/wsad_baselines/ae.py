@@ -112,7 +112,7 @@ class AESegmenter(ReconstructionSegmenter):
         residual = "max(x - x_hat, 0)" if o.residual == "positive" else "|x - x_hat|"
         return (
             f"AE score = {residual} in the brain mask eroded {o.erosion_iterations}x, hyperintensity prior "
-            f"{prior}, {median} (§2; 3-D over each volume's available slices); inputs are the pipeline's "
+            f"{prior}, {median} (as published; 3-D over each volume's available slices); inputs are the pipeline's "
             "per-volume normalised slices",
             "the published connected-component filter is a post-threshold step: use the per-volume protocol's CC "
             "filter",

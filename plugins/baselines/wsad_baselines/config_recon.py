@@ -39,52 +39,59 @@ class AEOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     image_size: int = Field(
-        128, ge=16, description="Size: slices are resized to this square size inside the method (§2: 128²)."
+        128, ge=16, description="Size: slices are resized to this square size inside the method (published: 128²)."
     )
     encoder_channels: tuple[int, ...] = Field(
-        (32, 64, 128, 128), description="Size: filters of the stride-2 5x5 encoder convolutions (§2: 32, 64, 128, 128)."
+        (32, 64, 128, 128),
+        description="Size: filters of the stride-2 5x5 encoder convolutions (published: 32, 64, 128, 128).",
     )
     decoder_channels: tuple[int, ...] = Field(
-        (128, 64, 32, 32), description="Size: filters of the stride-2 5x5 transposed decoder convolutions (§2)."
+        (128, 64, 32, 32), description="Size: filters of the stride-2 5x5 transposed decoder convolutions (published)."
     )
     bottleneck: Literal["dense", "spatial"] = Field(
         "dense",
-        description="'dense': 1x1 conv, flatten, Dense(latent_dim), Dense back (§2); 'spatial': 1x1 convs only.",
+        description="'dense': 1x1 conv, flatten, Dense(latent_dim), Dense back (published); 'spatial': 1x1 convs only.",
     )
     bottleneck_channels: int = Field(
-        16, ge=1, description="Channels of the 1x1 conv before flattening (§2: 128 / 8 = 16)."
+        16, ge=1, description="Channels of the 1x1 conv before flattening (published: 128 / 8 = 16)."
     )
-    latent_dim: int = Field(128, ge=1, description="Size: dense latent dimension z (§2: 128).")
+    latent_dim: int = Field(128, ge=1, description="Size: dense latent dimension z (published: 128).")
     dropout: float = Field(
-        0.2, ge=0, lt=1, description="Dropout on z and on the dense decoder input while training (§2)."
+        0.2, ge=0, lt=1, description="Dropout on z and on the dense decoder input while training (published)."
     )
-    epochs: int = Field(100, ge=1, description="Size: most training epochs; early stopping usually ends sooner (§2).")
+    epochs: int = Field(
+        100, ge=1, description="Size: most training epochs; early stopping usually ends sooner (published)."
+    )
     patience: int = Field(
-        5, ge=0, description="Stop after this many epochs without validation improvement (§2: 5; 0 disables)."
+        5, ge=0, description="Stop after this many epochs without validation improvement (published: 5; 0 disables)."
     )
     selection: Literal["last", "best-validation"] = Field(
         "last",
         description="Weights kept when training ends: the last epoch's (official code) or the best validation loss.",
     )
-    batch_size: int = Field(128, ge=1, description="Size: slices per step (§2: 128).")
-    learning_rate: float = Field(1e-4, gt=0, description="Adam learning rate (§2: 1e-4).")
+    batch_size: int = Field(128, ge=1, description="Size: slices per step (published: 128).")
+    learning_rate: float = Field(1e-4, gt=0, description="Adam learning rate (published: 1e-4).")
     adam_beta1: float = Field(0.5, gt=0, lt=1, description="Adam beta1 (official config: 0.5).")
     residual: Literal["positive", "absolute"] = Field(
-        "positive", description="Score max(x - x_hat, 0) (§2, official keepOnlyPositiveResiduals) or |x - x_hat|."
+        "positive",
+        description="Score max(x - x_hat, 0) (published: the official keepOnlyPositiveResiduals) or |x - x_hat|.",
     )
     erosion_iterations: int = Field(
-        12, ge=0, description="Brain-mask erosion steps (4-connected) at the internal size before scoring (§2: 12)."
+        12,
+        ge=0,
+        description="Brain-mask erosion steps (4-connected) at the internal size before scoring (published: 12).",
     )
     hyperintensity_quantile: float | None = Field(
         0.9,
         gt=0,
         lt=1,
-        description="Zero the residual where the input is below this quantile of its volume (§2: 0.9); null disables.",
+        description="Zero the residual where the input is below this quantile of its volume (published: 0.9); "
+        "null disables.",
     )
     median: Literal["3d", "2d", "none"] = Field(
-        "3d", description="Median filter of the residual: within each volume (§2: 5³), per slice, or none."
+        "3d", description="Median filter of the residual: within each volume (published: 5³), per slice, or none."
     )
-    median_size: int = Field(5, ge=1, description="Median window side in pixels/slices (§2: 5).")
+    median_size: int = Field(5, ge=1, description="Median window side in pixels/slices (published: 5).")
     predict_batch_size: int = Field(32, ge=1, description="Slices per forward pass when predicting.")
 
     @model_validator(mode="after")
@@ -103,35 +110,47 @@ class DAEOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     image_size: int = Field(
-        128, ge=16, description="Size: slices are resized bilinearly to this square size (§3: 128²)."
+        128, ge=16, description="Size: slices are resized bilinearly to this square size (published: 128²)."
     )
     channels: tuple[int, ...] = Field(
-        (64, 128, 256, 512), description="Size: U-Net features per level, one level per entry (§3: depth 4, 64..512)."
+        (64, 128, 256, 512),
+        description="Size: U-Net features per level, one level per entry (published: depth 4, 64..512).",
     )
-    noise_std: float = Field(0.2, ge=0, description="Standard deviation of the coarse Gaussian noise (§3: 0.2).")
-    noise_resolution: int = Field(16, ge=1, description="Side of the noise grid before bilinear up-sampling (§3: 16).")
+    noise_std: float = Field(0.2, ge=0, description="Standard deviation of the coarse Gaussian noise (published: 0.2).")
+    noise_resolution: int = Field(
+        16, ge=1, description="Side of the noise grid before bilinear up-sampling (published: 16)."
+    )
     noise_shift: Literal["batch", "sample"] = Field(
         "batch", description="Random circular shift of the noise: one per batch (official code) or one per sample."
     )
     epochs: int = Field(
-        2100, ge=1, description="Size: pseudo-epochs of iterations_per_epoch steps (§3: 2100 = 67,200 iterations)."
+        2100,
+        ge=1,
+        description="Size: pseudo-epochs of iterations_per_epoch steps (published: 2100 = 67,200 iterations).",
     )
-    iterations_per_epoch: int = Field(32, ge=1, description="Size: optimisation steps per pseudo-epoch (§3: 32).")
-    batch_size: int = Field(16, ge=1, description="Size: slices per step (§3: 16).")
-    learning_rate: float = Field(1e-4, gt=0, description="Adam (amsgrad) learning rate (§3: 1e-4).")
-    weight_decay: float = Field(1e-5, ge=0, description="Adam weight decay (§3: 1e-5).")
-    grad_clip: float = Field(0.5, gt=0, description="Maximum gradient norm (§3: 0.5).")
+    iterations_per_epoch: int = Field(
+        32, ge=1, description="Size: optimisation steps per pseudo-epoch (published: 32)."
+    )
+    batch_size: int = Field(16, ge=1, description="Size: slices per step (published: 16).")
+    learning_rate: float = Field(1e-4, gt=0, description="Adam (amsgrad) learning rate (published: 1e-4).")
+    weight_decay: float = Field(1e-5, ge=0, description="Adam weight decay (published: 1e-5).")
+    grad_clip: float = Field(0.5, gt=0, description="Maximum gradient norm (published: 0.5).")
     cosine_period: int = Field(
-        100, ge=1, description="T_max of the cosine schedule, stepped per pseudo-epoch and cycling (§3: 100)."
+        100, ge=1, description="T_max of the cosine schedule, stepped per pseudo-epoch and cycling (published: 100)."
     )
     validation_batches: int = Field(
-        32, ge=1, description="Size: validation batches (healthy validation slices, fixed noise) per pseudo-epoch (§3)."
+        32,
+        ge=1,
+        description="Size: validation batches (healthy validation slices, fixed noise) per pseudo-epoch (published).",
     )
     selection: Literal["best-validation", "last"] = Field(
         "best-validation",
-        description="Weights kept: lowest validation loss (§3; 'last' without healthy validation slices) or last.",
+        description="Weights kept: lowest validation loss (published; 'last' without healthy validation slices) "
+        "or last.",
     )
-    median_size: int = Field(5, ge=1, description="Side of the 2-D median filter of the residual (§3: 5; 1 disables).")
+    median_size: int = Field(
+        5, ge=1, description="Side of the 2-D median filter of the residual (published: 5; 1 disables)."
+    )
     predict_batch_size: int = Field(32, ge=1, description="Slices per forward pass when predicting.")
 
     @model_validator(mode="after")

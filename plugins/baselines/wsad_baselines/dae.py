@@ -81,7 +81,7 @@ class DAESegmenter(ReconstructionSegmenter):
         """Score and post-processing as configured (§3) and the deferred CC filter (facts, not deviations)."""
         return (
             f"DAE score = channel-mean |x - x_hat| in the eroded brain, {self.options.median_size}x"
-            f"{self.options.median_size} median (§3)",
+            f"{self.options.median_size} median (as published)",
             "the published 3-D connected-component filter (<= 20 voxels) is a post-threshold step: use the "
             "per-volume protocol's CC filter",
         )

@@ -30,7 +30,7 @@ class DDPTOptions(BaseModel):
     # --- backbone and weights (R§3.1, environment.md §3) ---
     model: str = Field(
         "ViT-B-32",
-        description="open_clip model name with a ViT vision tower (R§3.1: OpenAI CLIP ViT-B/32, 224 px). The "
+        description="open_clip model name with a ViT vision tower (published: OpenAI CLIP ViT-B/32, 224 px). The "
         "plugin also registers 'ddpt-tiny' (2-layer, width-64 ViT/text tower) for tests and smoke runs only.",
     )
     pretrained: str | None = Field(
@@ -53,20 +53,20 @@ class DDPTOptions(BaseModel):
         "output then says 'random-init CLIP — not the published method'.",
     )
     quick_gelu: bool = Field(
-        True, description="QuickGELU activations, as the OpenAI CLIP weights need (R§3.1); False: nn.GELU."
+        True, description="QuickGELU activations, as the OpenAI CLIP weights need (published); False: nn.GELU."
     )
     logit_scale: float | None = Field(
         None,
         gt=0,
         description="Fixed logit scale 1/τ. Empty: the backbone's exp(logit_scale), 100 for OpenAI CLIP (what "
-        "the code uses, R§3.3 step 4). The paper's τ = 0.07 is 14.29.",
+        "the official code uses). The paper's τ = 0.07 is 14.29.",
     )
 
     # --- prompts (R§3.2) ---
     template: str = Field(
         H1_TEMPLATE,
         description="Hand-crafted template with one '{}' (the paper's H1, also the code's): zero-shot class "
-        "ranking and the general-knowledge targets (R§3.3).",
+        "ranking and the general-knowledge targets (published).",
     )
     class_words: tuple[str, str] = Field(
         ("Healthy", "Unhealthy"),
@@ -77,12 +77,12 @@ class DDPTOptions(BaseModel):
         "end",
         description="Class words in the CoOp prompt: 'end' (code, faithful), 'middle' (paper Sec. 2.1), 'front'.",
     )
-    n_ctx: int = Field(16, ge=1, le=60, description="CoOp context tokens shared by both classes (R§3.2).")
-    vpt_tokens: int = Field(10, ge=1, description="Deep visual prompt tokens per layer 1..L-1 (R§3.2).")
-    cavpt_tokens: int = Field(10, ge=1, description="Learnable key/value tokens of the CAVPT in layer L (R§3.2).")
-    cavpt_dim: int = Field(32, ge=1, description="Width of the CAVPT query/key projections (R§3.2).")
+    n_ctx: int = Field(16, ge=1, le=60, description="CoOp context tokens shared by both classes (published).")
+    vpt_tokens: int = Field(10, ge=1, description="Deep visual prompt tokens per layer 1..L-1 (published).")
+    cavpt_tokens: int = Field(10, ge=1, description="Learnable key/value tokens of the CAVPT in layer L (published).")
+    cavpt_dim: int = Field(32, ge=1, description="Width of the CAVPT query/key projections (published).")
     class_prompts: int = Field(
-        10, ge=1, description="CAVPT class prompts K (code CPN); the effective K is min(K, 2) = 2 (R§3.3)."
+        10, ge=1, description="CAVPT class prompts K (code CPN); the effective K is min(K, 2) = 2 (published)."
     )
     train_text: Literal["learned", "handcrafted"] = Field(
         "learned",
@@ -96,14 +96,14 @@ class DDPTOptions(BaseModel):
     )
 
     # --- losses and schedule (R§3.3) ---
-    aux_weight: float = Field(0.3, ge=0, description="η, weight of the CAVPT auxiliary cross-entropy (R§3.3).")
+    aux_weight: float = Field(0.3, ge=0, description="η, weight of the CAVPT auxiliary cross-entropy (published).")
     general_knowledge_epochs: int = Field(
         30,
         ge=0,
         description="C: the first C epochs use the general-knowledge loss CE(out1) + CE(out2) + 0.1 CE(out) "
-        "(R§3.3); C >= epochs means every epoch does.",
+        "(published); C >= epochs means every epoch does.",
     )
-    epochs: int = Field(60, ge=1, description="Training epochs; the last epoch's prompts are used (R§3.3).")
+    epochs: int = Field(60, ge=1, description="Training epochs; the last epoch's prompts are used (published).")
     lr: float = Field(0.01, gt=0, description="SGD learning rate of the VPT and CAVPT prompts.")
     coop_lr: float = Field(0.002, gt=0, description="SGD learning rate of the CoOp context.")
     warmup_epochs: int = Field(10, ge=0, description="Constant warm-up epochs of the VPT/CAVPT groups.")
@@ -112,12 +112,12 @@ class DDPTOptions(BaseModel):
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")
     weight_decay: float = Field(5e-4, ge=0, description="SGD weight decay (all prompt parameters).")
     batch_size: int = Field(32, ge=1, description="Training batch size; a last partial batch is dropped (Dassl).")
-    shots: int = Field(10_000, ge=1, description="At most this many training slices per class (R§3.1).")
+    shots: int = Field(10_000, ge=1, description="At most this many training slices per class (published).")
     train_fraction: float = Field(
         0.6,
         gt=0,
         le=1,
-        description="Share of each class's labelled training slices used for training (code: 60 %, R§3.1); "
+        description="Share of each class's labelled training slices used for training (code: 60 %, published); "
         "1 uses them all.",
     )
     selection: Literal["last", "best-validation"] = Field(
@@ -129,10 +129,10 @@ class DDPTOptions(BaseModel):
     # --- inputs (R§3.1) ---
     channel: int = Field(0, ge=0, description="Input modality CLIP sees (grey, replicated to RGB).")
     slice_minmax: bool = Field(
-        True, description="Min-max each slice to [0, 1] first, as the official PNG extraction does (R§2)."
+        True, description="Min-max each slice to [0, 1] first, as the official PNG extraction does (published)."
     )
     crop_scale: tuple[float, float] = Field(
-        (0.08, 1.0), description="Area range of the training RandomResizedCrop (bicubic), R§3.1."
+        (0.08, 1.0), description="Area range of the training RandomResizedCrop (bicubic), as published."
     )
     hflip_p: float = Field(0.5, ge=0, le=1, description="Probability of a horizontal flip of a training image.")
 
@@ -140,11 +140,11 @@ class DDPTOptions(BaseModel):
     map_normalisation: Literal["max", "minmax"] = Field(
         "max",
         description="Soft map = attention / max (stage-2 loader, faithful) or min-max (MedSAM script); the "
-        "binary mask is soft > map_threshold. All-constant maps give empty masks (R§12 #7).",
+        "binary mask is soft > map_threshold. All-constant maps give empty masks (published).",
     )
     map_threshold: float = Field(0.5, gt=0, lt=1, description="Binarisation threshold of the soft map (paper: 0.5).")
     map_upsample: Literal["bilinear", "bicubic"] = Field(
-        "bilinear", description="Interpolation of the patch grid to the slice size (R§3.4: bilinear, float32)."
+        "bilinear", description="Interpolation of the patch grid to the slice size (published: bilinear, float32)."
     )
     healthy_slices: Literal["empty", "map"] = Field(
         "empty",

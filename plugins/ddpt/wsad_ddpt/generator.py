@@ -40,7 +40,7 @@ RANDOM_INIT_NOTE = "random-init CLIP — not the published method"
 #: Fixes of official-code defects: facts about the run, not departures from the method (rasalore.md §12).
 DEFECT_FIXES_NOTE = (
     "official-code defects fixed: float32 attention maps instead of the uint8 round trip, and an empty "
-    "mask for a map without contrast instead of NaN (rasalore.md §12 #7)"
+    "mask for a map without contrast instead of NaN (a defect of the official code)"
 )
 _FORMAT = "wsad-ddpt.prompts/1"
 _PROMPT_STREAM = 12  # derive_seed key of the prompt initialisation

@@ -57,7 +57,7 @@ class MedSAMCommonOptions(BaseModel):
         2.0,
         gt=0,
         description="Gamma applied to the [0, 1] slice before MedSAM's own normalisation; RASALoRE's script uses 2 "
-        "((x/255)^2*255, rasalore.md §4); 1 disables.",
+        "((x/255)^2*255, official evaluation); 1 disables.",
     )
     probability_rescale: Literal["minmax", "none"] = Field(
         "minmax",

@@ -49,7 +49,7 @@ def wsad_register_refiners() -> list[RefinerSpec]:
         RefinerSpec(
             name="medsam",
             summary="MedSAM (LiteMedSAM offline by default, or MedSAM ViT-B) prompted with each pseudo-mask's box "
-            "(RASALoRE's refinement, §4).",
+            "(RASALoRE's refinement, paper §2.3).",
             options=MedSAMRefinerOptions,
             factory=build_refiner,
             citation=_CITATION,

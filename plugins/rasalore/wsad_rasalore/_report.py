@@ -162,9 +162,12 @@ def notes(
         fixes.append("augmentation on training batches only")
     if options.validation_source == "patients":
         fixes.append("validation by patient (official: 10 % of the training slices; patients leak)")
-    out.append("fixes of the official code's defects (§12): " + "; ".join(fixes))
+    out.append("fixes of the official code's defects (listed in the plugin's README): " + "; ".join(fixes))
     if options.sam_crop_frame == "official-240":
-        out.append("sam_crop_frame=official-240: M_SAM cropped with 240² indices as the official code (§12 #5)")
+        out.append(
+            "sam_crop_frame=official-240: M_SAM cropped with 240² indices as the official code "
+            "(its defect, see the plugin's README)"
+        )
     if options.validation_source == "training-slices":
         share = f"{options.validation_fraction:.0%}"
         out.append(f"validation_source=training-slices: {share} of the training slices held out, split by slice")

@@ -103,7 +103,7 @@ class RasaloreOptions(BaseModel):
     )
     first_block_norm: bool = Field(
         True,
-        description="Channel LayerNorm at the end of encoder block e1 (§7: on). false is an ablation: at "
+        description="Channel LayerNorm at the end of encoder block e1 (published: on). false is an ablation: at "
         "initialisation the block is then no longer invariant to the scale of its input, so absolute intensity "
         "reaches the network (not the published model; every output says so).",
     )
@@ -136,26 +136,29 @@ class RasaloreOptions(BaseModel):
     modality: str | None = Field(
         None, description="Input channel of the single-modality model; default: the only channel of the data."
     )
-    gamma: float = Field(2.0, gt=0, description="Gamma applied to the 8-bit slice, (v/255)^gamma * 255 (§6: 2).")
+    gamma: float = Field(2.0, gt=0, description="Gamma applied to the 8-bit slice, (v/255)^gamma * 255 (published: 2).")
     quantize_8bit: bool = Field(
         True, description="Quantise intensities to integers 0..255 like the official 8-bit PIL pipeline."
     )
     min_crop_extent: int = Field(
-        64, ge=1, description="Brain boxes with fewer non-zero rows or columns are widened to about this (§6: 64)."
+        64,
+        ge=1,
+        description="Brain boxes with fewer non-zero rows or columns are widened to about this (published: 64).",
     )
     min_pseudo_mask_pixels: int = Field(
         200,
         ge=0,
-        description="Skip training slices whose pseudo-mask has fewer pixels, counted at 240² (§6: 200).",
+        description="Skip training slices whose pseudo-mask has fewer pixels, counted at 240² (published: 200).",
     )
     augment: bool = Field(
         True,
         description="Paper augmentations on training batches only: rotation ±90° p0.7, flips p0.5, brightness "
-        "and contrast ×U(0.8,1.2) p0.5, Gaussian noise σ=10 p0.7 (§6).",
+        "and contrast ×U(0.8,1.2) p0.5, Gaussian noise σ=10 p0.7 (published).",
     )
     sam_crop_frame: Literal["own", "official-240"] = Field(
         "own",
-        description="'own': crop every mask in its own frame (fix of §12 #5); 'official-240': reproduce the "
+        description="'own': crop every mask in its own frame "
+        "(a fix of the official code, see the plugin's README); 'official-240': reproduce the "
         "official bug, cropping the refined (MedSAM) mask with indices of a 240² frame.",
     )
     use_refined_masks: bool = Field(
@@ -178,10 +181,10 @@ class RasaloreOptions(BaseModel):
         15.0, gt=0, description="Gaussian σ of the background weight map at 256² output (code: 15); scaled with s."
     )
     point_weight: float = Field(
-        1.0, ge=0, description="Weight of L_PA, the point-activation EL-Dice (§8: 1; 0 is an ablation)."
+        1.0, ge=0, description="Weight of L_PA, the point-activation EL-Dice (published: 1; 0 is an ablation)."
     )
     structure_weight: float = Field(
-        1.0, ge=0, description="Weight of L_Struct, the embedding structure MSE (§8: 1; 0 is an ablation)."
+        1.0, ge=0, description="Weight of L_Struct, the embedding structure MSE (published: 1; 0 is an ablation)."
     )
     overlap: Literal["tversky", "dice"] = Field(
         "tversky",
@@ -189,46 +192,49 @@ class RasaloreOptions(BaseModel):
     )
 
     # --- training (§9) -------------------------------------------------------------------
-    epochs: int = Field(200, ge=1, description="Training epochs (§9: 200).")
-    batch_size: int = Field(16, ge=1, description="Slices per step (§9: 16).")
+    epochs: int = Field(200, ge=1, description="Training epochs (published: 200).")
+    batch_size: int = Field(16, ge=1, description="Slices per step (published: 16).")
     recipe: Literal["paper", "adamw-cosine"] = Field(
         "paper",
-        description="'paper': SGD lr 0.01, momentum 0.9, halved every 20 epochs (§9). 'adamw-cosine': not the "
+        description="'paper': SGD lr 0.01, momentum 0.9, halved every 20 epochs (published). 'adamw-cosine': not the "
         "paper's recipe, for short CPU runs: AdamW lr 1e-3, weight decay 1e-4, linear warm-up over 5 % of the "
         "epochs (at least 1), cosine decay to 1 % of lr; sets optimizer, learning_rate, weight_decay, schedule "
         "and warmup_epochs unless given explicitly. Every output lists the changed settings.",
     )
     optimizer: Literal["sgd", "adam", "adamw"] = Field(
         "sgd",
-        description="'sgd' (§9, with momentum, the published setting), 'adam' or 'adamw' (not the paper's: "
+        description="'sgd' (with momentum, the published setting), 'adam' or 'adamw' (not the paper's: "
         "converge in far fewer steps, for short CPU runs; use learning_rate 1e-3).",
     )
     schedule: Literal["step", "cosine"] = Field(
         "step",
-        description="'step': lr·decay^floor((e-1)/lr_step_epochs) (§9); 'cosine': linear warm-up over "
+        description="'step': lr·decay^floor((e-1)/lr_step_epochs) (published); 'cosine': linear warm-up over "
         "warmup_epochs, then cosine decay to min_lr_fraction·lr at the last epoch (not the paper's).",
     )
-    warmup_epochs: int = Field(0, ge=0, description="Epochs of linear learning-rate warm-up (§9: none).")
+    warmup_epochs: int = Field(0, ge=0, description="Epochs of linear learning-rate warm-up (published: none).")
     min_lr_fraction: float = Field(
         0.01, ge=0, le=1, description="Final learning rate of the cosine schedule as a fraction of learning_rate."
     )
-    learning_rate: float = Field(0.01, gt=0, description="Learning rate (§9: 0.01 with SGD).")
-    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (§9: 0.9).")
-    weight_decay: float = Field(0.0, ge=0, description="SGD weight decay (§9: none).")
+    learning_rate: float = Field(0.01, gt=0, description="Learning rate (published: 0.01 with SGD).")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (published: 0.9).")
+    weight_decay: float = Field(0.0, ge=0, description="SGD weight decay (published: none).")
     lr_step_epochs: int = Field(
-        20, ge=1, description="Halve the learning rate every this many epochs: lr(e) = lr·0.5^floor((e-1)/20) (§9)."
+        20,
+        ge=1,
+        description="Halve the learning rate every this many epochs: lr(e) = lr·0.5^floor((e-1)/20) (published).",
     )
-    lr_decay: float = Field(0.5, gt=0, le=1, description="Factor of each learning-rate step (§9: 0.5).")
+    lr_decay: float = Field(0.5, gt=0, le=1, description="Factor of each learning-rate step (published: 0.5).")
     selection: Literal["last", "val-loss", "gt-val"] = Field(
         "last",
         description="Weights kept: 'last' epoch; 'val-loss': lowest loss against the validation slices' "
-        "pseudo-masks; 'gt-val': the official rule (§9, §12 #1), best epoch by validation Dice against pixel "
+        "pseudo-masks; 'gt-val': the official rule (published), best epoch by validation Dice against pixel "
         "ground truth, scored by the core on the validation patients (the plugin never sees the labels; every "
         "result says selection=gt-val).",
     )
     validation_source: Literal["patients", "training-slices"] = Field(
         "patients",
-        description="'patients': the run's validation patients (fix of §12 #1); 'training-slices': hold out a "
+        description="'patients': the run's validation patients "
+        "(a fix of the official code, see the plugin's README); 'training-slices': hold out a "
         "seeded share of the training slices as the official code does (90/10 by slice).",
     )
     validation_fraction: float = Field(
@@ -244,13 +250,13 @@ class RasaloreOptions(BaseModel):
     bridge_modality: str = Field(
         "t2", description="Bridge modality trained first (paper: T2; use 'flair' on data without T2)."
     )
-    align_weight: float = Field(1.0, ge=0, description="λ_align of the bridge alignment loss (§11 default: 1).")
+    align_weight: float = Field(1.0, ge=0, description="λ_align of the bridge alignment loss (published default: 1).")
     align_reduction: Literal["mean", "sum"] = Field(
         "mean",
         description="Alignment ‖ξ_j - ξ_bridge‖²: 'mean' over elements (default, comparable to L_Struct) or "
         "'sum' (the paper's squared norm, ~10^5 times larger at k=1024, d=256).",
     )
-    freeze_bridge_rasa: bool = Field(True, description="Keep the bridge modality's RASA fixed in stage 2 (§11).")
+    freeze_bridge_rasa: bool = Field(True, description="Keep the bridge modality's RASA fixed in stage 2 (published).")
     multimodal_epochs: int | None = Field(
         None, ge=1, description="Epochs of the multimodal stage after the bridge model (default: epochs)."
     )
