@@ -45,11 +45,16 @@ def bar_labels(rows: Sequence[TableRow], config: BenchConfig) -> list[str]:
 
 
 def bar_chart(rows: Sequence[TableRow], config: BenchConfig, rule: str, path: Path, metric: str = "dice") -> bool:
-    """Mean ``metric`` per pipeline and dataset with std over seeds as error bars; ``False`` if nothing to draw."""
+    """Mean ``metric`` per pipeline and dataset; ``False`` if nothing to draw.
+
+    Error bars show the std over runs (seeds × folds) only where a bar rests on more than one run: a single
+    run has no spread to show, and a zero-length bar would suggest one.
+    """
     labels = [p.label for p in config.pipelines if not p.reference_only]
     datasets = [d.name for d in config.datasets]
     values = np.full((len(datasets), len(labels)), np.nan)
     errors = np.zeros_like(values)
+    runs = np.zeros_like(values)
     for row in rows:
         if (row.get("protocol"), row.get("threshold_rule"), row.get("metric")) != (
             config.headline_protocol,
@@ -60,7 +65,8 @@ def bar_chart(rows: Sequence[TableRow], config: BenchConfig, rule: str, path: Pa
         if row["pipeline"] in labels and row.get("mean") is not None:
             i, j = datasets.index(row["dataset"]), labels.index(row["pipeline"])
             values[i, j] = 100 * row["mean"]
-            errors[i, j] = 100 * (row.get("std") or 0.0)
+            runs[i, j] = row.get("n_runs") or 1
+            errors[i, j] = 100 * (row.get("std") or 0.0) if runs[i, j] > 1 else 0.0
     if np.isnan(values).all():
         return False
     shown = bar_labels(rows, config)
@@ -69,14 +75,17 @@ def bar_chart(rows: Sequence[TableRow], config: BenchConfig, rule: str, path: Pa
     width = 0.8 / len(datasets)
     positions = np.arange(len(labels))
     for i, dataset in enumerate(datasets):
-        axes.bar(positions + i * width, np.nan_to_num(values[i]), width, yerr=errors[i], capsize=3, label=dataset)
+        spread = errors[i] if (runs[i] > 1).any() else None
+        axes.bar(positions + i * width, np.nan_to_num(values[i]), width, yerr=spread, capsize=3, label=dataset)
         for j in np.flatnonzero(np.isnan(values[i])):
             axes.text(positions[j] + i * width, 1, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
     axes.set_xticks(positions + width * (len(datasets) - 1) / 2, shown, rotation=25, ha="right", fontsize=7)
     axes.set_ylabel(f"{metric} (%)")
     axes.set_ylim(0, 100)
     oracle = " — oracle: threshold chosen on test labels, a ceiling" if is_oracle(rule) else ""
-    axes.set_title(f"{config.name}: {config.headline_protocol}, {rule}{oracle}; mean ± std over seeds", fontsize=9)
+    most = int(runs.max())
+    spread_text = f"mean ± std over up to {most} runs (seeds × folds)" if most > 1 else "one run per bar, no spread"
+    axes.set_title(f"{config.name}: {config.headline_protocol}, {rule}{oracle}; {spread_text}", fontsize=9)
     if len(datasets) > 1:
         axes.legend(fontsize=7)
     _save(figure, path)
