@@ -327,3 +327,15 @@ def test_eval_of_a_run_folder_reproduces_the_runs_own_test_numbers(capsys, tmp_p
     assert run_summary
     for key, value in run_summary.items():
         assert eval_summary[key] == pytest.approx(value, abs=1e-9), key
+
+
+def test_run_scale_cpu_fills_reduced_settings_under_the_users_own(capsys):
+    code, out, err = run_cli(
+        capsys, "run", "--generator", "zscore", "--segmenter", "rasalore", "--scale", "cpu", "-o", "segmenter.epochs=5",
+        "--dry-run",
+    )  # fmt: skip
+    assert code == 0, err
+    import yaml
+
+    options = yaml.safe_load(out)["config"]["pipeline"]["segmenter"]["options"]
+    assert options == {"preset": "cpu-small", "epochs": 5}, "the CPU preset, with -o winning"

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from wsad_core.bench.config import BenchConfig
 from wsad_core.errors import ConfigError
 
-__all__ = ["PRESETS", "preset", "scaled", "selected"]
+__all__ = ["PRESETS", "cpu_options", "preset", "scaled", "selected"]
 
 Scale = Literal["paper", "cpu"]
 
@@ -154,6 +154,11 @@ def preset(name: str, **arguments: Any) -> BenchConfig:
     return BenchConfig.model_validate(PRESETS[name](**arguments))
 
 
+def cpu_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` of the built-in method ``name`` over its CPU training sizes (``options`` win)."""
+    return {**_CPU_OPTIONS.get(name, {}), **options}
+
+
 def scaled(config: BenchConfig, scale: Scale) -> BenchConfig:
     """``config`` with the CPU training sizes of :data:`_CPU_OPTIONS` under every stage's own options.
 
@@ -168,8 +173,7 @@ def scaled(config: BenchConfig, scale: Scale) -> BenchConfig:
         for role in ("generator", "refiner", "segmenter"):
             stage = getattr(row, role)
             if stage is not None and stage.name in _CPU_OPTIONS:
-                options = {**_CPU_OPTIONS[stage.name], **stage.options}
-                update[role] = stage.model_copy(update={"options": options})
+                update[role] = stage.model_copy(update={"options": cpu_options(stage.name, stage.options)})
         rows.append(row.model_copy(update=update))
     return BenchConfig.model_validate(
         {**config.model_dump(mode="json"), "pipelines": [r.model_dump(mode="json") for r in rows]}

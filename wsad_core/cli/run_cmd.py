@@ -146,6 +146,15 @@ def build_run_config(
     is_flag=True,
     help="Log progress as lines (in run.log and on stderr) instead of bars; automatic when stderr is not a terminal.",
 )
+@click.option(
+    "--scale",
+    type=click.Choice(["paper", "cpu"]),
+    default="paper",
+    show_default=True,
+    help="Training size of the built-in methods: 'paper' (published; hours to days on a CPU for ame-cam, dae, "
+    "rasalore) or 'cpu' (the reduced epochs and widths of the CPU benchmarks; listed on every output row). "
+    "-o options still win.",
+)
 @click.pass_obj
 @verbosity_options
 def run(state: CliState, **kw: Any) -> None:
@@ -157,6 +166,7 @@ def run(state: CliState, **kw: Any) -> None:
       wsad run --generator ddpt --segmenter rasalore --data ../shared/data/brats2018_demo \\
                -o generator.weights=ViT-B-32.pt
       wsad run --generator zscore --segmenter unet -o segmenter.epochs=2 --max-cases 4 --out runs/quick
+      wsad run --generator ame-cam --refiner medsam --segmenter rasalore --scale cpu
     """
     import yaml
 
@@ -182,6 +192,8 @@ def run(state: CliState, **kw: Any) -> None:
         },
         assignments=kw["assignments"],
     )
+    if kw["scale"] == "cpu":
+        config = _cpu_scaled(config)
     if kw["resume"] and config.output.out_dir is None:
         raise ConfigError("--resume needs --out DIR naming the run to continue")
     if kw["dry_run"]:
@@ -196,3 +208,15 @@ def run(state: CliState, **kw: Any) -> None:
         return
     outcome = run_pipeline(config, state.host, resume=kw["resume"], progress=state.progress(not kw["no_progress"]))
     print_run_summary(outcome)
+
+
+def _cpu_scaled(config: Any) -> Any:
+    """``config`` with the CPU training sizes under each stage's own options (as ``wsad bench --scale cpu``)."""
+    from wsad_core.bench.presets import cpu_options
+
+    update = {}
+    for role in ("generator", "refiner", "segmenter"):
+        stage = getattr(config.pipeline, role)
+        if stage is not None:
+            update[role] = stage.model_copy(update={"options": cpu_options(stage.name, dict(stage.options))})
+    return config.model_copy(update={"pipeline": config.pipeline.model_copy(update=update)})
