@@ -17,6 +17,7 @@ import torch
 from wsad_core import ConfigError, ContractError
 from wsad_medsam._cache import EmbeddingCache
 from wsad_medsam._loading import load_backend
+from wsad_medsam._partial import PartialResults
 from wsad_medsam._prompts import SlicePrompts, make_prompts, minmax_mask, slice_rng
 
 if TYPE_CHECKING:
@@ -160,14 +161,30 @@ class MedSAMEngine:
         self.stats["slices"] += n
         self.stats["prompted_slices"] += len(todo)
         self.stats["prompts"] += sum(len(p) for _, p in todo)
+        partial = PartialResults(
+            self.context.work_dir,
+            [
+                self.backend.identity.encode(),
+                self.options.model_dump_json().encode(),
+                str(self.context.seed).encode(),
+                np.ascontiguousarray(grey).tobytes(),
+                np.packbits(masks).tobytes(),
+            ],
+        )
+        done = partial.load(soft)
+        remaining = [(i, prompts) for i, prompts in todo if not done[i]]
         batch = self.options.batch_size or (8 if self.backend.device.startswith("cuda") else 1)
         with self.context.progress.task(f"MedSAM ({self.backend.name})", total=len(todo)) as progress:
-            for start in range(0, len(todo), batch):
-                chunk = todo[start : start + batch]
+            progress.advance(len(todo) - len(remaining))  # found in the partial results of an interrupted run
+            for start in range(0, len(remaining), batch):
+                chunk = remaining[start : start + batch]
                 embeddings = self._embeddings([grey[i] for i, _ in chunk])
                 for (i, prompts), embedding in zip(chunk, embeddings, strict=True):
                     soft[i] = self._postprocess(self._answer(embedding, prompts, (height, width)))
+                    done[i] = True
+                partial.maybe_save(soft, done)
                 progress.advance(len(chunk))
+        partial.clear()
         if self.options.mask_outside_brain:
             soft *= slices.brain_masks
         return soft, soft > self.options.threshold
