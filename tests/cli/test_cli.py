@@ -339,3 +339,6 @@ def test_run_scale_cpu_fills_reduced_settings_under_the_users_own(capsys):
 
     options = yaml.safe_load(out)["config"]["pipeline"]["segmenter"]["options"]
     assert options == {"preset": "cpu-small", "epochs": 5}, "the CPU preset, with -o winning"
+    work = [line for line in out.splitlines() if line.startswith("# work:")]
+    assert any("training slices" in line for line in work), out
+    assert any("segmenter rasalore: 5 epochs x up to" in line for line in work), out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +206,8 @@ def run(state: CliState, **kw: Any) -> None:
                 allow_unicode=True,
             )
         )
+        for line in _work_estimate(config, plan, state):
+            click.echo(f"# {line}")  # YAML comments: the output stays a valid configuration
         return
     outcome = run_pipeline(config, state.host, resume=kw["resume"], progress=state.progress(not kw["no_progress"]))
     print_run_summary(outcome)
@@ -220,3 +223,39 @@ def _cpu_scaled(config: Any) -> Any:
         if stage is not None:
             update[role] = stage.model_copy(update={"options": cpu_options(stage.name, dict(stage.options))})
     return config.model_copy(update={"pipeline": config.pipeline.model_copy(update=update)})
+
+
+def _work_estimate(config: Any, plan: Any, state: CliState) -> list[str]:
+    """What the run would do: its training slices and, for stages with epochs, slices x epochs."""
+    from wsad_core.data import inspect_dataset, open_dataset, split_cases
+    from wsad_core.errors import WsadError
+
+    try:
+        index = open_dataset(
+            config.data.source, state.host, adapter=config.data.adapter, options=config.data.adapter_options
+        )
+        if config.data.max_cases:
+            index = dataclasses.replace(index, cases=index.cases[: config.data.max_cases])
+        split = split_cases([c.case_id for c in index.cases], config.data.split)
+        report = inspect_dataset(index, config.data.preprocess)
+    except WsadError as error:
+        return [f"work: not estimated ({error.message})"]
+    by_case = {c.case_id: c for c in report.cases}
+    train = [by_case[i] for i in split.train]
+    anomalous = sum(c.anomalous or 0 for c in train)
+    healthy = sum(c.healthy or 0 for c in train)
+    lines = [
+        f"work: {len(split.train)} training, {len(split.validation)} validation, {len(split.test)} test patients; "
+        f"training slices {anomalous} anomalous + {healthy} healthy (before each method's own selection)"
+    ]
+    for stage in (plan.generator, plan.refiner, plan.segmenter):
+        if stage is None:
+            continue
+        options = stage.options.model_dump() if hasattr(stage.options, "model_dump") else dict(stage.options)
+        epochs = options.get("epochs")
+        if isinstance(epochs, int):
+            lines.append(
+                f"work: {stage.role} {stage.name}: {epochs} epochs x up to {anomalous + healthy} slices = "
+                f"{epochs * (anomalous + healthy):,} slice passes"
+            )
+    return lines
