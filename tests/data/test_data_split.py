@@ -98,3 +98,20 @@ def test_errors() -> None:
         split_cases(["a", "b"], SplitConfig(test_fraction=0.6))
     with pytest.raises(DataError, match="4 folds need at least 4 cases"):
         split_cases(["a", "b", "c"], SplitConfig(folds=4))
+
+
+def test_explicit_test_and_validation_lists_win_over_fractions_and_are_checked():
+    ids = [f"p{i}" for i in range(8)]
+    split = split_cases(ids, SplitConfig(test=("p7", "p0"), validation=("p3",)))
+    assert split.test == ("p0", "p7")
+    assert split.validation == ("p3",)
+    assert set(split.train) == set(ids) - {"p0", "p7", "p3"}
+    chosen = split_cases(ids, SplitConfig(test=("p1",)))
+    assert chosen.test == ("p1",)
+    assert chosen.validation, "validation still chosen from the training patients by the fraction rule"
+    with pytest.raises(DataError, match="does not have: nope"):
+        split_cases(ids, SplitConfig(test=("nope",)))
+    with pytest.raises(ValueError, match="both in test and validation: p1"):
+        SplitConfig(test=("p1",), validation=("p1",))
+    with pytest.raises(ValueError, match="either folds or an explicit test list"):
+        SplitConfig(test=("p1",), folds=4)

@@ -90,9 +90,26 @@ class SplitConfig(BaseModel):
         None, ge=2, description="Use k-fold cross-validation by patient instead of test_fraction."
     )
     fold: int = Field(0, ge=0, description="Which fold is the test set when folds is set.")
+    test: tuple[str, ...] | None = Field(
+        None,
+        description="Explicit test patients (case ids), instead of test_fraction or folds; the rest train. "
+        "E.g. -o data.split.test=[Brats18_2013_2_1] to test on chosen patients.",
+    )
+    validation: tuple[str, ...] | None = Field(
+        None,
+        description="Explicit validation patients (case ids, not in test); default: chosen from the training "
+        "patients by validation_fraction as usual.",
+    )
 
     @model_validator(mode="after")
     def _check_fold(self) -> SplitConfig:
         if self.folds is not None and self.fold >= self.folds:
             raise ValueError(f"fold must be below folds ({self.folds}), got {self.fold}")
+        if self.test is not None and self.folds is not None:
+            raise ValueError("give either folds or an explicit test list, not both")
+        if self.test is not None and not self.test:
+            raise ValueError("test must name at least one patient")
+        if self.test and self.validation and set(self.test) & set(self.validation):
+            shared = sorted(set(self.test) & set(self.validation))
+            raise ValueError(f"patients both in test and validation: {', '.join(shared[:5])}")
         return self

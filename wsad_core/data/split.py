@@ -71,7 +71,8 @@ def _digest(train: tuple[str, ...], validation: tuple[str, ...], test: tuple[str
 def split_cases(case_ids: Iterable[str], config: SplitConfig | None = None) -> Split:
     """Split patients into train, validation and test.
 
-    Sorted ids are shuffled with ``random.Random(seed)``. Hold-out: the first
+    Sorted ids are shuffled with ``random.Random(seed)``. Explicit lists (``test``, ``validation``) win
+    over fractions and folds. Hold-out: the first
     ``int(N·(1 - test_fraction))`` go to training. K-fold: the shuffled ids are cut into
     ``folds`` contiguous chunks and chunk ``fold`` is the test set. Validation is the
     last ``max(1, round(validation_fraction·n_train))`` of the shuffled training ids when
@@ -96,7 +97,17 @@ def split_cases(case_ids: Iterable[str], config: SplitConfig | None = None) -> S
         raise DataError(f"cannot split {len(ids)} case(s) into train and test", hint="a split needs at least 2 cases")
     shuffled = list(ids)
     random.Random(config.seed).shuffle(shuffled)
-    if config.folds is not None:
+    named = [*(config.test or ()), *(config.validation or ())]
+    unknown = sorted(set(named) - set(ids))
+    if unknown:
+        raise DataError(
+            f"split names patients the dataset does not have: {', '.join(unknown[:5])}",
+            hint="use case ids as `wsad data inspect` lists them",
+        )
+    if config.test is not None:
+        test = [i for i in shuffled if i in set(config.test)]
+        train = [i for i in shuffled if i not in set(config.test)]
+    elif config.folds is not None:
         if config.folds > len(ids):
             raise DataError(
                 f"{config.folds} folds need at least {config.folds} cases, got {len(ids)}", hint="use fewer folds"
@@ -115,7 +126,10 @@ def split_cases(case_ids: Iterable[str], config: SplitConfig | None = None) -> S
             hint="change test_fraction or add cases",
         )
     validation: list[str] = []
-    if config.validation_fraction > 0 and len(train) >= 2:
+    if config.validation is not None:
+        validation = [i for i in train if i in set(config.validation)]
+        train = [i for i in train if i not in set(config.validation)]
+    elif config.validation_fraction > 0 and len(train) >= 2:
         n_validation = max(1, round(config.validation_fraction * len(train)))
         if n_validation < config.min_validation_patients <= len(train) - _MIN_TRAIN_WITH_LARGER_VALIDATION:
             n_validation = config.min_validation_patients
