@@ -147,3 +147,19 @@ def test_unknown_plugins_and_bad_pairings_fail_before_any_work(tmp_path, host):
         run_pipeline(make_config("/does/not/matter", tmp_path / "b", segmenter="unet"), host)
     assert not (tmp_path / "a").exists()
     assert not (tmp_path / "b").exists()
+
+
+def test_overlays_name_the_method_and_whether_the_data_is_synthetic(phantom_dataset, tmp_path, host, monkeypatch):
+    from wsad_core.pipeline import outputs
+
+    titles: list[str] = []
+    real = outputs.save_overlay
+
+    def capture(path, **kwargs):
+        titles.append(kwargs["title"])
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(outputs, "save_overlay", capture)
+    run_pipeline(make_config(phantom_dataset, tmp_path / "o", generator="zscore"), host)
+    assert titles
+    assert all(title.startswith("zscore on brats (real data) — ") for title in titles), titles[0]

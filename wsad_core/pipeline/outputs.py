@@ -83,11 +83,13 @@ def write_overlays(
     evaluation: Evaluation,
     *,
     deviations: Sequence[Deviation] = (),
+    method: str = "",
 ) -> None:
     """PNG overlays (image, ground truth, pseudo-mask, prediction) of the chosen test slices.
 
     The contour uses the per-slice protocol's ``val-best`` threshold (else the first rule chosen
-    without test labels); the title names it and outlines the run's deviations.
+    without test labels); the title names the method and data (``method``), the case, the threshold,
+    and outlines the run's deviations (substitutes first, as the deviations are ordered).
     """
     if not positions:
         return
@@ -109,7 +111,7 @@ def write_overlays(
         def view(array: np.ndarray, affine: np.ndarray = test.cases[case_id].affine) -> np.ndarray:
             return radiological_view(array, affine)
 
-        title = f"{case_id} slice {k} — threshold {rule} = {threshold:.3g}"
+        title = f"{method + ' — ' if method else ''}{case_id} slice {k} — threshold {rule} = {threshold:.3g}"
         save_overlay(
             rundir.overlay_path(case_id, k),
             image=view(images[i]),

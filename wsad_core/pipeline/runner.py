@@ -279,7 +279,17 @@ def _execute(
     )
     if config.output.save_maps:
         write_maps(rundir, data.test, test_native, progress)
-    write_overlays(rundir, data.test, test_native, positions, outputs.overlay_masks, evaluation, deviations=deviations)
+    data_kind = "SYNTHETIC data" if data.index.synthetic else "real data"
+    write_overlays(
+        rundir,
+        data.test,
+        test_native,
+        positions,
+        outputs.overlay_masks,
+        evaluation,
+        deviations=deviations,
+        method=f"{config.pipeline.label()} on {data.index.name} ({data_kind})",
+    )
     if config.output.learning_curves:
         title = f"{config.pipeline.label()} on {data.index.name}: validation patients, per-slice Dice at 0.5"
         if plot_learning_curve(rundir.root / CURVE_FILE, rundir.root / "learning_curve.png", title) is None:

@@ -141,7 +141,13 @@ def save_overlay(
     low, high = float(prediction.min()), float(prediction.max())
     if low >= 0.0 and high <= 1.0:
         low, high = 0.0, 1.0  # probabilities: a fixed scale makes figures comparable
-    heat = axes[3].imshow(prediction, cmap="inferno", vmin=low, vmax=max(high, low + 1e-6), interpolation="nearest")
+    # The anatomy beneath the map: the slice in grey, the map on top, transparent where it is low.
+    axes[3].imshow(image, cmap="gray", interpolation="nearest")
+    span = max(high, low + 1e-6) - low
+    alpha = np.clip((prediction - low) / span, 0.0, 1.0) * 0.85
+    heat = axes[3].imshow(
+        prediction, cmap="inferno", vmin=low, vmax=max(high, low + 1e-6), alpha=alpha, interpolation="nearest"
+    )
     _contour(axes[3], prediction >= threshold, _PREDICTION_COLOUR)
     if truth_mask is not None:
         _contour(axes[3], truth_mask, _TRUTH_COLOUR)
