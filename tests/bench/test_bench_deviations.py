@@ -161,6 +161,17 @@ def test_plot_labels_and_the_console_table_mark_the_row(bench):
     assert "(61.5) n.c." in ddpt[0]
     assert "random init" in result.stdout
     assert "n.c.: the paper's number" in result.stdout.replace("\n", " ")
+    assert "[1] DDPT departs: " in result.stdout, "the long reasons once, below the table"
+    narrow = subprocess.run(
+        [*wsad, "-q", "bench", str(config_path), "--out", str(outcome.directory), "--resume"],
+        env={**env, "COLUMNS": "80"},
+        capture_output=True,
+        text=True,
+    )
+    assert narrow.returncode == 0, narrow.stderr
+    table_lines = [line for line in narrow.stdout.splitlines() if not line.startswith("results: ")]  # a path
+    assert max(len(line) for line in table_lines) <= 80, narrow.stdout
+    assert _lines_with(narrow.stdout, "DDPT †"), "the row stays on a line of its own at 80 columns"
 
 
 def test_job_outputs_carry_the_plugin_deviations(bench):

@@ -15,6 +15,7 @@ from rich.text import Text
 from wsad_core._names import inside, slug
 from wsad_core.cli._logging import verbosity_options
 from wsad_core.cli._state import CliState
+from wsad_core.cli._tables import output_console
 from wsad_core.errors import ConfigError
 
 __all__ = ["bench"]
@@ -34,9 +35,12 @@ def _print_table(outcome: Any, console: Console) -> None:
     )
     title = f"{protocol}, {rule}{' (oracle)' if is_oracle(rule) else ''}: Dice / AUPRC (%), mean over seeds"
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("dataset", "method", "Dice", "AUPRC", "paper Dice", "departs from the published method", "status"):
-        table.add_column(column, no_wrap=column in ("dataset", "Dice", "AUPRC", "paper Dice"), overflow="fold")
+    for column in ("dataset", "method", "Dice", "AUPRC", "paper Dice", "departs", "status"):
+        table.add_column(
+            column, no_wrap=column in ("dataset", "Dice", "AUPRC", "paper Dice", "departs"), overflow="fold"
+        )
     seen = set()
+    footnotes: list[str] = []  # long remarks, once below the table: the table stays readable at 80 columns
     for row in rows:
         key = (row["dataset"], row["pipeline"])
         if key in seen:
@@ -57,27 +61,30 @@ def _print_table(outcome: Any, console: Console) -> None:
             paper = f"{100 * paper_row['paper_value']:.1f}"
             paper = paper if paper_row.get("comparable") else f"({paper}) n.c."
         method = [d for d in merge_deviations(*(row_deviations(r) for r in mine)) if d.kind != "protocol"]
-        status = (
-            row["status"]
-            if row["status"] in ("finished", "reference only")
-            else f"{row['status']}: {row.get('reason', '')}"
-        )
+        departs = "no"
+        if method:
+            footnotes.append(f"[{len(footnotes) + 1}] {row['pipeline']} departs: {describe_deviations(method)}")
+            departs = f"† {len(method)} [{len(footnotes)}]"
+        status = row["status"]
+        if status not in ("finished", "reference only"):
+            footnotes.append(f"[{len(footnotes) + 1}] {row['pipeline']} {status}: {row.get('reason', '')}")
+            status = f"{status} [{len(footnotes)}]"
         table.add_row(
             row["dataset"],
             row["pipeline"] + (" †" if method else ""),
             value("dice"),
             value("auprc"),
             paper,
-            describe_deviations(method) or "none",
-            status if len(status) <= 60 else status[:59] + "…",
+            departs,
+            status,
         )
-    table.caption = "† not the published method (reasons on the row; sources in summary.md; full job errors in "
-    table.caption += "summary.csv). n.c.: the paper's number "
-    table.caption += (
-        "is not comparable with this row. Paper numbers are per-slice Dice at fixed 0.5 in the crop256 frame."
-    )
+    table.caption = "† not the published method: how many departures, reasons [n] below (sources in summary.md; "
+    table.caption += "full job errors in summary.csv). n.c.: the paper's number is not comparable with this row. "
+    table.caption += "Paper numbers are per-slice Dice at fixed 0.5 in the crop256 frame."
     table.caption_justify = "left"
     console.print(table)
+    for note in footnotes:
+        console.print(note, highlight=False, markup=False)
 
 
 @click.command()
@@ -189,7 +196,7 @@ def bench(state: CliState, config_file: Path | None, **kw: Any) -> None:
             click.echo(f"{job.job_id}\t{'reference only' if job.config is None else job.config.pipeline.label()}")
         return
     outcome = run_bench(config, state.host, out_dir=out, resume=kw["resume"], update=kw["update"])
-    _print_table(outcome, Console())
+    _print_table(outcome, output_console())
     click.echo(f"results: {outcome.directory}/summary.md (also .csv, .tex, plots/, jobs/)")
     problem = outcome.problem_line()
     if problem:
