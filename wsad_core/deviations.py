@@ -101,7 +101,9 @@ class Deviation:
                 raise ContractError(f"deviation {name!r} must not contain ';' or '|': {value!r}")
 
     def short(self) -> str:
-        """``"epochs 4 (published 200)"``: the text printed on a table row."""
+        """``"epochs 4 (published 200)"``, or for a substitute ``"generator zscore instead of ddpt"``: a row's text."""
+        if self.kind == "substitute":  # say plainly what stands in for what
+            return f"{self.what} {self.used} instead of {self.published}"
         return f"{self.what} {self.used} (published {self.published})"
 
     def text(self) -> str:

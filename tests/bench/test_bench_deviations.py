@@ -48,7 +48,7 @@ DATA = {
     "preprocess": {"skip_first": 4, "skip_last": 4, "size": 32, "min_lesion_pixels": 20},
     "paper_dataset": "BraTS20",
 }
-SUBSTITUTES = "generator test-random-init (published ddpt)"
+SUBSTITUTES = "generator test-random-init instead of ddpt"
 
 
 @pytest.fixture(scope="module")
