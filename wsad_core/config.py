@@ -76,6 +76,19 @@ class DataConfig(BaseModel):
     max_cases: int | None = Field(
         None, ge=2, description="Use only the first N cases (sorted by id) — for quick trials, not for results."
     )
+    test_source: str | None = Field(
+        None,
+        description="A second dataset folder whose cases are the test patients (train on `source`, test here: "
+        "cross-dataset evaluation); `source` then gives the training and validation patients only.",
+    )
+    test_adapter: str | None = Field(None, description="Adapter of test_source; detected from the folder when unset.")
+    test_adapter_options: dict[str, Any] = Field(default_factory=dict, description="Options of test_source's adapter.")
+
+    @model_validator(mode="after")
+    def _check_test_source(self) -> DataConfig:
+        if self.test_source is not None and (self.split.test is not None or self.split.folds is not None):
+            raise ValueError("with test_source, the test patients are its cases: drop split.test and split.folds")
+        return self
 
 
 class EvaluationConfig(BaseModel):

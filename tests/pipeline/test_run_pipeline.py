@@ -163,3 +163,23 @@ def test_overlays_name_the_method_and_whether_the_data_is_synthetic(phantom_data
     run_pipeline(make_config(phantom_dataset, tmp_path / "o", generator="zscore"), host)
     assert titles
     assert all(title.startswith("zscore on brats (real data) — ") for title in titles), titles[0]
+
+
+def test_train_on_one_dataset_and_test_on_another(phantom_dataset, tmp_path, host):
+    import shutil
+
+    from wsad_core.config import RunConfig
+
+    first, second = tmp_path / "train-set", tmp_path / "test-set"
+    for case in sorted(phantom_dataset.iterdir()):
+        shutil.copytree(case, (first if case.name < "P004" else second) / case.name)
+    config = make_config(first, tmp_path / "cross", generator="zscore")
+    raw = config.model_dump(mode="json")
+    raw["data"]["test_source"] = str(second)
+    run_pipeline(RunConfig.model_validate(raw), host)
+    split = json.loads((tmp_path / "cross" / "split.json").read_text())
+    assert split["test"] == ["P004", "P005"]
+    assert sorted(split["train"] + split["validation"]) == ["P000", "P001", "P002", "P003"]
+    raw["data"]["split"] = {"folds": 2}
+    with pytest.raises(ValueError, match="test_source"):
+        RunConfig.model_validate(raw)

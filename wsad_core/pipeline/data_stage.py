@@ -65,18 +65,31 @@ def load_run_data(config: DataConfig, host: PluginHost, progress: ProgressReport
     index = open_dataset(config.source, host, adapter=config.adapter, options=config.adapter_options)
     index.require_modalities(config.modalities)
     cases = index.cases[: config.max_cases] if config.max_cases else index.cases
+    indexes = [dataclasses.replace(index, cases=cases)]
+    split_config = config.split
+    if config.test_source is not None:  # cross-dataset: every case of the second dataset is a test patient
+        tested = open_dataset(
+            config.test_source, host, adapter=config.test_adapter, options=config.test_adapter_options
+        )
+        tested.require_modalities(config.modalities)
+        shared = sorted({c.case_id for c in cases} & {c.case_id for c in tested.cases})
+        if shared:
+            raise DataError(
+                f"{config.test_source} and {config.source} share case ids: {', '.join(shared[:5])}",
+                hint="a patient cannot be both trained on and tested; rename the cases or remove them from one",
+            )
+        indexes.append(tested)
+        split_config = config.split.model_copy(update={"test": tuple(c.case_id for c in tested.cases)})
+    all_cases = [c for part in indexes for c in part.cases]
     # Before any preprocessing or training: maps and overlays are written per case at the end.
-    check_case_file_stems(c.case_id for c in cases)
-    split = split_cases([c.case_id for c in cases], config.split)
+    check_case_file_stems(c.case_id for c in all_cases)
+    split = split_cases([c.case_id for c in all_cases], split_config)
     cache = SliceCache(default_cache_root() / "slices") if config.cache else None
-    prepared = prepare_cases(
-        dataclasses.replace(index, cases=cases),
-        config.modalities,
-        config.preprocess,
-        cache,
-        progress,
-    )
+    prepared = [
+        case for part in indexes for case in prepare_cases(part, config.modalities, config.preprocess, cache, progress)
+    ]
     by_id = {case.case_id: case for case in prepared}
+    cases = all_cases
 
     def part(ids: tuple[str, ...]) -> SplitSlices | None:
         return assemble([by_id[i] for i in ids]) if ids else None
