@@ -174,8 +174,7 @@ def run_bench(
     try:
         outcome = _run_in(bench, config, host, started)
     except BaseException as error:
-        message = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
-        bench.mark("failed", error=message)
+        bench.fail(error)
         raise
     if outcome.none_finished:
         bench.mark("failed", error=outcome.problem_line())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wsad_core import distributed
+from wsad_core._names import slug
 from wsad_core.context import BuildContext, SilentProgress
 from wsad_core.deviations import describe_deviations
 from wsad_core.device import resolve_device, seed_everything
@@ -42,7 +42,7 @@ log = logging.getLogger("wsad.run")
 
 def default_run_dir(config: RunConfig, root: Path = Path("runs")) -> Path:
     """``runs/<UTC timestamp>-<pipeline>``."""
-    label = re.sub(r"[^a-zA-Z0-9.+-]+", "_", config.pipeline.label().replace("->", "-to-"))
+    label = slug(config.pipeline.label().replace("->", "-to-"))
     return root / f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{label}"
 
 
@@ -96,9 +96,8 @@ def run_pipeline(
         return _run_main(config, plan, host, rundir, device, progress, shared_stages)
     except BaseException as error:
         if rundir.locked:  # it stopped before recording its end (e.g. config.yaml could not be written)
-            message = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
             with suppress(OSError):  # the original error is the one to report
-                rundir.mark("failed", error=message)
+                rundir.fail(error)
         raise
     finally:
         rundir.close()  # marking the run's end released the lock already; this is the backstop
@@ -126,9 +125,7 @@ def _run_main(
             store = SharedStages(shared_stages) if shared_stages is not None else RunStages(rundir)
             summary = _execute(config, plan, host, rundir, store, device, progress)
         except BaseException as error:
-            interrupted = isinstance(error, KeyboardInterrupt)
-            message = "interrupted" if interrupted else f"{type(error).__name__}: {error}"
-            rundir.mark("failed", error=message)
+            message = rundir.fail(error)
             log.error("run %s stopped: %s", info.run_id, message)
             host.run_finished(RunOutcome(info, (), error=message))
             raise

@@ -34,7 +34,7 @@ from wsad_core.results._lock import LOCK_FILE, RunLock
 from wsad_core.results._serial import fingerprint, read_json, to_plain, utc_now, write_json, write_yaml
 from wsad_core.results._stages import StagesMixin
 
-__all__ = ["RunDirectory", "RunStatus", "config_fingerprint"]
+__all__ = ["RunDirectory", "RunStatus", "config_fingerprint", "read_run_config"]
 
 RunStatus = Literal["running", "finished", "failed"]
 _STATUSES = ("running", "finished", "failed")
@@ -43,6 +43,27 @@ _STATUSES = ("running", "finished", "failed")
 def config_fingerprint(config: Any) -> str:
     """sha256 of a configuration's canonical JSON: what :meth:`RunDirectory.open` compares on resume."""
     return fingerprint(config)
+
+
+def read_run_config(root: str | os.PathLike[str]) -> dict[str, Any]:
+    """The run configuration a run saved in its ``config.yaml``, as plain data.
+
+    It is the ``config`` section of what :meth:`RunDirectory.write_config` wrote.
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: it is not YAML, or holds no run configuration.
+    """
+    import yaml
+
+    path = Path(root) / layout.CONFIG_YAML
+    try:
+        saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path} is not YAML: {error}") from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+        raise ValueError(f"{path} holds no run configuration")
+    return saved["config"]
 
 
 def _short(key: str) -> str:
@@ -206,6 +227,12 @@ class RunDirectory(StagesMixin):
         write_json(self.root / layout.RUN, self._status)
         if status != "running":
             self.close()
+
+    def fail(self, error: BaseException) -> str:
+        """Mark the run failed by ``error`` (``"interrupted"`` for Ctrl-C) and return that one-line message."""
+        message = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
+        self.mark("failed", error=message)
+        return message
 
     def close(self) -> None:
         """Release the directory's lock (if this object holds it); another process may then resume the run."""
