@@ -16,8 +16,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from wsad_core.bench.config import ExecutorConfig
 from wsad_core.errors import ConfigError, UnknownPluginError, WeightsNotFoundError
 
@@ -28,52 +26,51 @@ log = logging.getLogger("wsad.bench")
 JobRecord = dict[str, Any]
 
 
-def _finished_summary(run_dir: Path) -> list[dict[str, Any]] | None:
-    """The summary rows of a run that finished earlier, else ``None``."""
+def _run_status(run_dir: Path) -> dict[str, Any] | None:
+    """The ``run.json`` of the run in ``run_dir`` (``None``: no readable run there)."""
     try:
         status = json.loads((run_dir / "run.json").read_text())
-        if status.get("status") != "finished":
-            return None
+    except (OSError, ValueError):
+        return None
+    return status if isinstance(status, dict) else None
+
+
+def _finished_summary(run_dir: Path, status: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """The summary rows of a run that finished earlier, else ``None``."""
+    if status is None or status.get("status") != "finished":
+        return None
+    try:
         return list(json.loads((run_dir / "summary.json").read_text())["rows"])
     except (OSError, ValueError, KeyError):
         return None
 
 
-def _recorded_seconds(run_dir: Path) -> float | None:
+def _recorded_seconds(status: dict[str, Any]) -> float | None:
     """Wall time of a finished run from its ``run.json`` (its last start to its end), for reused jobs."""
     from datetime import datetime
 
     try:
-        status = json.loads((run_dir / "run.json").read_text())
         started = datetime.fromisoformat(status["started_at"])
         finished = datetime.fromisoformat(status["finished_at"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None
     return round((finished - started).total_seconds(), 1)
 
 
-def _stored_fingerprint(run_dir: Path) -> str | None:
-    """The configuration fingerprint of the run in ``run_dir`` (``None``: no readable run there)."""
-    try:
-        return str(json.loads((run_dir / "run.json").read_text())["config_fingerprint"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _same_settings(run_dir: Path, fingerprint: str) -> bool:
-    """Whether the run in ``run_dir`` has the settings whose fingerprint is ``fingerprint``.
+def _same_settings(run_dir: Path, status: dict[str, Any], fingerprint: str) -> bool:
+    """Whether the run in ``run_dir`` (its ``run.json`` is ``status``) has the settings of ``fingerprint``.
 
     A run made before a configuration field was added has another stored fingerprint but the same
     settings: its saved ``config.yaml``, validated again with today's defaults, gives ``fingerprint``.
     """
-    if _stored_fingerprint(run_dir) == fingerprint:
+    if str(status.get("config_fingerprint")) == fingerprint:
         return True
     from wsad_core.config import RunConfig
+    from wsad_core.results import read_run_config
 
     try:
-        saved = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-        return RunConfig.model_validate(saved["config"]).fingerprint() == fingerprint
-    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+        return RunConfig.model_validate(read_run_config(run_dir)).fingerprint() == fingerprint
+    except (OSError, ValueError):  # unreadable, or no longer a valid configuration (pydantic: ValueError)
         return False
 
 
@@ -124,16 +121,19 @@ def execute_group(
         record["run_dir"] = str(run_dir)
         started = time.perf_counter()
         fingerprint = config.fingerprint()
-        stored = _stored_fingerprint(run_dir)
-        reusable = _same_settings(run_dir, fingerprint) and (
-            stored == fingerprint or _finished_summary(run_dir) is not None
-        )  # an unfinished run resumes only under its own fingerprint
-        if stored is not None and not reusable:
+        status = _run_status(run_dir)
+        stored = None if status is None else status.get("config_fingerprint")
+        summary = _finished_summary(run_dir, status)
+        if stored is not None and not (
+            _same_settings(run_dir, status, fingerprint)  # type: ignore[arg-type]
+            # an unfinished run resumes only under its own fingerprint
+            and (stored == fingerprint or summary is not None)
+        ):
             moved = _supersede(run_dir, Path(shared_stages))
             log.warning("job %s: its configuration changed; the previous run moved to %s", payload["job_id"], moved)
-        summary = _finished_summary(run_dir)
+            status = summary = None
         if summary is not None:
-            seconds = _recorded_seconds(run_dir)
+            seconds = _recorded_seconds(status)  # type: ignore[arg-type]
             record.update(status="finished", summary=summary, seconds=seconds, reused=True, **run_facts(run_dir))
             records.append(record)
             if on_record is not None:

@@ -160,14 +160,14 @@ def _prediction_source(path: Path) -> tuple[Path, list[str] | None, dict[str, An
     """``(maps folder, cases to score, default settings)``: a run folder gives its maps, test patients and settings."""
     import json
 
-    import yaml
+    from wsad_core.results import read_run_config
 
     if not ((path / "run.json").is_file() and (path / "maps").is_dir()):
         return path, None, {}
     try:
         split = json.loads((path / "split.json").read_text(encoding="utf-8"))
-        saved = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))["config"]
-    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as error:
+        saved = read_run_config(path)
+    except (OSError, ValueError) as error:
         raise ConfigError(
             f"{path} looks like a run folder but its split.json or config.yaml is unreadable: {error}"
         ) from None

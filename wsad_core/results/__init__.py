@@ -29,7 +29,7 @@ from wsad_core.results._stages import StageStore
 from wsad_core.results.environment import capture_environment
 from wsad_core.results.nifti import read_map_volume, write_map_volume
 from wsad_core.results.overlays import choose_overlay_slices, radiological_view, save_overlay
-from wsad_core.results.rundir import RunDirectory, RunStatus, config_fingerprint
+from wsad_core.results.rundir import RunDirectory, RunStatus, config_fingerprint, read_run_config
 from wsad_core.results.tables import read_case_rows, read_summary, summarise, write_case_rows, write_summary
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "is_upper_bound",
     "read_case_rows",
     "read_map_volume",
+    "read_run_config",
     "radiological_view",
     "read_summary",
     "save_overlay",
