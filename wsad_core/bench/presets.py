@@ -14,12 +14,16 @@ import fnmatch
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel
 
 from wsad_core.bench.config import BenchConfig
 from wsad_core.errors import ConfigError
 
-__all__ = ["PRESETS", "cpu_options", "preset", "scaled", "selected"]
+__all__ = ["PRESETS", "cpu_scaled", "preset", "scaled", "selected"]
+
+PipelineT = TypeVar("PipelineT", bound=BaseModel)
 
 Scale = Literal["paper", "cpu"]
 
@@ -154,9 +158,18 @@ def preset(name: str, **arguments: Any) -> BenchConfig:
     return BenchConfig.model_validate(PRESETS[name](**arguments))
 
 
-def cpu_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` of the built-in method ``name`` over its CPU training sizes (``options`` win)."""
-    return {**_CPU_OPTIONS.get(name, {}), **options}
+def cpu_scaled(pipeline: PipelineT) -> PipelineT:
+    """``pipeline`` with each built-in stage's CPU training sizes under the stage's own options (which win).
+
+    ``pipeline`` is a benchmark row or a run's pipeline: anything with ``generator``, ``refiner`` and
+    ``segmenter`` stages.
+    """
+    update = {}
+    for role in ("generator", "refiner", "segmenter"):
+        stage = getattr(pipeline, role)
+        if stage is not None and stage.name in _CPU_OPTIONS:
+            update[role] = stage.model_copy(update={"options": {**_CPU_OPTIONS[stage.name], **stage.options}})
+    return pipeline.model_copy(update=update)
 
 
 def scaled(config: BenchConfig, scale: Scale) -> BenchConfig:
@@ -167,17 +180,7 @@ def scaled(config: BenchConfig, scale: Scale) -> BenchConfig:
     """
     if scale == "paper":
         return config
-    rows = []
-    for row in config.pipelines:
-        update = {}
-        for role in ("generator", "refiner", "segmenter"):
-            stage = getattr(row, role)
-            if stage is not None and stage.name in _CPU_OPTIONS:
-                update[role] = stage.model_copy(update={"options": cpu_options(stage.name, stage.options)})
-        rows.append(row.model_copy(update=update))
-    return BenchConfig.model_validate(
-        {**config.model_dump(mode="json"), "pipelines": [r.model_dump(mode="json") for r in rows]}
-    )
+    return config.model_copy(update={"pipelines": [cpu_scaled(row) for row in config.pipelines]})
 
 
 def selected(config: BenchConfig, patterns: tuple[str, ...]) -> BenchConfig:
@@ -192,11 +195,9 @@ def selected(config: BenchConfig, patterns: tuple[str, ...]) -> BenchConfig:
     if not patterns:
         return config
     labels = [row.label for row in config.pipelines]
-    for pattern in patterns:
-        if not any(fnmatch.fnmatchcase(label.casefold(), pattern.casefold()) for label in labels):
+    matched = {p: {label for label in labels if fnmatch.fnmatchcase(label.casefold(), p.casefold())} for p in patterns}
+    for pattern, found in matched.items():
+        if not found:
             raise ConfigError(f"--only {pattern!r} matches no row", hint=f"rows: {', '.join(labels)}")
-    rows = [
-        row for row in config.pipelines
-        if any(fnmatch.fnmatchcase(row.label.casefold(), p.casefold()) for p in patterns)
-    ]  # fmt: skip
-    return config.model_copy(update={"pipelines": rows})
+    kept = set().union(*matched.values())
+    return config.model_copy(update={"pipelines": [row for row in config.pipelines if row.label in kept]})

@@ -193,8 +193,10 @@ def run(state: CliState, **kw: Any) -> None:
         },
         assignments=kw["assignments"],
     )
-    if kw["scale"] == "cpu":
-        config = _cpu_scaled(config)
+    if kw["scale"] == "cpu":  # the CPU benchmarks' sizes, under the user's own options (as wsad bench --scale cpu)
+        from wsad_core.bench.presets import cpu_scaled
+
+        config = config.model_copy(update={"pipeline": cpu_scaled(config.pipeline)})
     if kw["resume"] and config.output.out_dir is None:
         raise ConfigError("--resume needs --out DIR naming the run to continue")
     if kw["dry_run"]:
@@ -211,18 +213,6 @@ def run(state: CliState, **kw: Any) -> None:
         return
     outcome = run_pipeline(config, state.host, resume=kw["resume"], progress=state.progress(not kw["no_progress"]))
     print_run_summary(outcome)
-
-
-def _cpu_scaled(config: Any) -> Any:
-    """``config`` with the CPU training sizes under each stage's own options (as ``wsad bench --scale cpu``)."""
-    from wsad_core.bench.presets import cpu_options
-
-    update = {}
-    for role in ("generator", "refiner", "segmenter"):
-        stage = getattr(config.pipeline, role)
-        if stage is not None:
-            update[role] = stage.model_copy(update={"options": cpu_options(stage.name, dict(stage.options))})
-    return config.model_copy(update={"pipeline": config.pipeline.model_copy(update=update)})
 
 
 def _work_estimate(config: Any, plan: Any, state: CliState) -> list[str]:
