@@ -1,7 +1,7 @@
 """Progress as log lines, for output that is not a terminal: ``run.log``, a pipe, a batch job's log file.
 
 A bar redrawn in place is useless there, and silence for half an hour of LiteMedSAM looks like a hang. A task
-logs one line when it starts, one at most every ``interval`` seconds while it runs (done/total, rate, time
+logs one line when it starts, one at most every ``interval`` seconds while it runs (done/total, time
 left) and one when it ends.
 """
 
@@ -44,10 +44,10 @@ class _LoggedTask:
             self.last = now
             log.info("%s", self.line(now))
 
-    def line(self, now: float) -> str:
+    def line(self, now: float, when: str = "after") -> str:
         elapsed = now - self.started
         count = f"{self.done}/{self.total}" if self.total else f"{self.done}"
-        text = f"{self.description}: {count} after {_duration(elapsed)}"
+        text = f"{self.description}: {count} {when} {_duration(elapsed)}"
         if self.total and 0 < self.done < self.total and elapsed > 0:
             text += f", about {_duration(elapsed * (self.total - self.done) / self.done)} left"
         shown = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.fields.items())
@@ -73,4 +73,4 @@ class LoggedProgress:
         try:
             yield task
         finally:
-            log.info("%s", task.line(self.clock()).replace(" after ", " done in ", 1))
+            log.info("%s", task.line(self.clock(), when="done in"))

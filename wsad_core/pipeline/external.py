@@ -120,7 +120,8 @@ def evaluate_prediction_dir(
         if unknown:
             raise DataError(f"{index.root}: no case {', '.join(unknown[:5])} (the cases to score)")
         index = dataclasses.replace(index, cases=tuple(c for c in index.cases if c.case_id in set(only)))
-    without = [case.case_id for case in index.cases if _map_file(pred_dir, case.case_id) is None]
+    paths = {case.case_id: _map_file(pred_dir, case.case_id) for case in index.cases}
+    without = [case_id for case_id, path in paths.items() if path is None]
     _report_unmatched(pred_dir, index, without)
     if without:
         expected = ", ".join(f"{case_file_stem(i)}.nii.gz" for i in without[:10])
@@ -133,7 +134,7 @@ def evaluate_prediction_dir(
     reference = assemble(prepared)
     maps = []
     for case in prepared:
-        path = _map_file(pred_dir, case.case_id)
+        path = paths[case.case_id]
         if path is None:
             maps.append(np.zeros((len(case.slice_indices), *case.native_shape[:2]), np.float32))
             continue
