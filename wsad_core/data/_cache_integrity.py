@@ -4,13 +4,14 @@ An entry is trusted only when every array file has the size and XXH3-128 digest 
 ``meta.json`` (written in the same atomic rename as the arrays) and the dtype and shape recorded
 there. Values are checked by the same rules as NIfTI input before an entry is written
 (:func:`check_values`); a load that verifies the digests therefore reads exactly those checked
-bytes, and re-checks only what is free (shapes, dtypes, index ranges). Files are hashed in
-streamed 4 MiB blocks, not through the memory map, so verification costs about a page-cache read
+bytes, and re-checks only what is free (shapes, dtypes, index ranges). Files are hashed as
+streams (``hashlib.file_digest``), not through the memory map, so verification costs about a page-cache read
 (``benchmarks/bench_slice_cache.py`` measures it against preparing the cases again).
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,6 @@ import numpy as np
 import xxhash
 
 __all__ = ["CacheEntryError", "check_structure", "check_values", "file_records", "load_verified"]
-
-_BLOCK = 1 << 22
 
 #: dtype of each array of an entry, as ``prepare_case`` writes it.
 _DTYPES = {
@@ -39,13 +38,8 @@ class CacheEntryError(Exception):
 
 
 def _file_digest(path: Path) -> str:
-    digest = xxhash.xxh3_128()
-    buffer = bytearray(_BLOCK)
-    view = memoryview(buffer)
-    with path.open("rb", buffering=0) as handle:
-        while count := handle.readinto(view):
-            digest.update(view[:count])
-    return digest.hexdigest()
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, xxhash.xxh3_128).hexdigest()
 
 
 def file_records(folder: Path, arrays: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:

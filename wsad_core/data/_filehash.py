@@ -16,8 +16,6 @@ from wsad_core.errors import DataError
 
 __all__ = ["FileHasher"]
 
-_BLOCK = 1 << 20
-
 
 class FileHasher:
     """Content hashes of files, remembered in ``memo_dir`` and in memory.
@@ -81,11 +79,8 @@ class FileHasher:
 
     @staticmethod
     def _hash(path: Path) -> str:
-        sha = hashlib.sha256()
         try:
             with path.open("rb") as handle:
-                while block := handle.read(_BLOCK):
-                    sha.update(block)
+                return hashlib.file_digest(handle, "sha256").hexdigest()
         except OSError as error:
             raise DataError(f"{path}: cannot be read ({error.strerror or error})") from None
-        return sha.hexdigest()
