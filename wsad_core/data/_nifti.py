@@ -29,6 +29,7 @@ __all__ = [
     "Volume",
     "check_same_grid",
     "label_counts",
+    "lesion_mask",
     "load_volume",
     "read_header",
 ]
@@ -223,6 +224,11 @@ def _check_labels(ref: VolumeRef, data: np.ndarray) -> np.ndarray:
     return labels.astype(np.int32)
 
 
+def lesion_mask(labels: np.ndarray, lesion_labels: tuple[int, ...] | None = None) -> np.ndarray:
+    """Bool lesion mask of integer ``labels``: the ``lesion_labels`` values, by default every label > 0."""
+    return labels > 0 if lesion_labels is None else np.isin(labels, lesion_labels)
+
+
 def label_counts(labels: np.ndarray) -> dict[int, int]:
     """Voxels per label value of an integer label volume (from :func:`load_volume` with ``role="labels"``)."""
     counts = np.bincount(labels.ravel().astype(np.int64))
@@ -279,12 +285,8 @@ def load_volume(
         )
     if role in ("mask", "labels"):
         labels = _check_labels(ref, data)
-        if role == "labels":
-            data = labels.astype(np.float32)
-        elif lesion_labels is None:
-            data = (labels > 0).astype(np.float32)
-        else:
-            data = np.isin(labels, lesion_labels).astype(np.float32)
+        kept = labels if role == "labels" else lesion_mask(labels, lesion_labels)
+        data = kept.astype(np.float32)
     elif not data.any():
         raise DataError(f"{ref}: image volume is all zero", hint="the file holds no image data; re-export it")
     return Volume(array=data, affine=_affine(ref, img), zooms=_zooms(img), path=Path(ref.path), channel=ref.channel)

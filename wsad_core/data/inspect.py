@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from wsad_core.data._nifti import check_same_grid, label_counts, load_volume, read_header
+from wsad_core.data._nifti import check_same_grid, label_counts, lesion_mask, load_volume, read_header
 from wsad_core.data.assemble import slice_categories
 from wsad_core.data.config import PreprocessConfig
 from wsad_core.data.index import MODALITIES, CaseRecord, DatasetIndex
@@ -131,7 +129,7 @@ def _inspect_case(case: CaseRecord, config: PreprocessConfig) -> CaseReport:
         volume = load_volume(case.mask, role="labels")  # rejects negative and fractional values, naming the file
         check_same_grid(image, volume)
         labels = tuple((v, n) for v, n in label_counts(volume.array.astype("int64")).items() if v)
-        lesion = volume.array > 0 if config.lesion_labels is None else np.isin(volume.array, config.lesion_labels)
+        lesion = lesion_mask(volume.array, config.lesion_labels)
         lesion_voxels = int(lesion.sum())
         per_slice = lesion[:, :, start:stop].sum(axis=(0, 1))
         categories = slice_categories(per_slice, has_brain, config.min_lesion_pixels)
