@@ -14,6 +14,13 @@ Gaussian weight maps as matrix products) and ``fast+ckpt`` (activation checkpoin
 last lines print the speed-up and memory ratios against ``reference``. ``--profile`` prints
 torch.profiler's per-operator table of one train step of each implementation.
 
+Each train row also counts the floating-point work of one step (``FlopCounterMode``, with CPU
+flash attention counted by PyTorch's own SDPA formulas) and, in the same process, the rate of a
+large float32 matrix product on the same threads: ``gflops_per_second / gemm_gflops_per_second``
+is how close the step runs to what this machine's BLAS reaches. A step already near 100 % cannot
+be made 2× faster without doing less arithmetic (another geometry or precision), which changes
+the numerics.
+
 Usage::
 
     python benchmarks/bench_rasalore.py                                  # cpu-small and paper, batch 16
@@ -29,6 +36,8 @@ import os
 import resource
 import subprocess
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from _timing import time_call
@@ -101,6 +110,7 @@ def run_single(
 
     step = {"train": train_step, "infer": infer, "augment": augment_step}[mode]
     seconds = time_call(step, repeats, device)
+    flops = _count_flops(train_step) if mode == "train" else None
     table = None
     if profile and mode == "train":
         from torch.profiler import ProfilerActivity
@@ -128,7 +138,41 @@ def run_single(
         "peak_gib": peak,
         "peak_kind": "cuda max_memory_allocated" if device.type == "cuda" else "process peak RSS",
         "profile": table,
+        "flops_per_step": flops,
+        "gflops_per_second": None if flops is None else flops / seconds / 1e9,
+        "gemm_gflops_per_second": _gemm_rate(device) if mode == "train" else None,
     }
+
+
+def _count_flops(step: Callable[[], None]) -> int:
+    """Floating-point operations of one call of ``step`` (forward, backward, optimiser)."""
+    from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+
+    aten = torch.ops.aten
+
+    def forward(query: Any, key: Any, value: Any, *args: Any, out_val: Any = None, **kwargs: Any) -> int:
+        return sdpa_flop_count(query, key, value)
+
+    def backward(grad_out: Any, query: Any, key: Any, value: Any, *args: Any, out_val: Any = None, **kw: Any) -> int:
+        return sdpa_backward_flop_count(grad_out, query, key, value)
+
+    # The counter hands these shapes, not tensors. PyTorch registers the CUDA attention kernels only;
+    # the CPU flash kernel does the same work.
+    mapping = {
+        aten._scaled_dot_product_flash_attention_for_cpu: forward,
+        aten._scaled_dot_product_flash_attention_for_cpu_backward: backward,
+    }
+    with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+        step()
+    return int(counter.get_total_flops())
+
+
+def _gemm_rate(device: torch.device, side: int = 2048) -> float:
+    """GFLOP/s of a float32 ``side``³ matrix product here: the arithmetic rate this machine's BLAS reaches."""
+    a = torch.randn(side, side, device=device)
+    b = torch.randn(side, side, device=device)
+    seconds = time_call(lambda: a @ b, 5, device)
+    return 2 * side**3 / seconds / 1e9
 
 
 def _subprocess_row(args: argparse.Namespace, preset: str, batch: int, variant: str, mode: str) -> dict:
@@ -210,6 +254,17 @@ def _print_ratios(rows: list[dict], preset: str, batch: int) -> None:
             f"inference {by[('reference', 'infer')]['seconds_per_batch'] / infer['seconds_per_batch']:.2f}x faster, "
             f"training peak {train['peak_gib']:.2f} GiB vs {base['peak_gib']:.2f} GiB "
             f"({train['peak_gib'] / base['peak_gib']:.2f}x)",
+            flush=True,
+        )
+    for variant in ("reference", "fast", "fast+ckpt"):
+        train = by.get((variant, "train"))
+        if train is None or not train.get("flops_per_step"):
+            continue
+        share = train["gflops_per_second"] / train["gemm_gflops_per_second"]
+        print(
+            f"  {variant:10s} {train['flops_per_step'] / 1e9:.1f} GFLOP per train step at "
+            f"{train['gflops_per_second']:.0f} GFLOP/s = {share:.0%}"
+            f" of a {train['gemm_gflops_per_second']:.0f} GFLOP/s float32 matrix product on the same threads",
             flush=True,
         )
     augment = by.get(("reference", "augment"))
