@@ -23,6 +23,10 @@ Any role object may also have these optional attributes, read after it has run:
 * ``notes: Sequence[str]`` — other facts printed with the results, e.g. what the score is;
 * ``provenance: Mapping[str, Any]`` — facts stored in ``env.json``, e.g. the weights'
   path and sha256.
+
+A trained generator or segmenter whose spec has a ``loader`` also has ``save(path) -> Path``:
+the core calls it after ``fit`` and keeps the file in the run's ``model/`` folder, from which
+``wsad predict`` and ``wsad export`` restore the stage with ``spec.loader(path, context)``.
 """
 
 from __future__ import annotations

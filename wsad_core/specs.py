@@ -107,6 +107,12 @@ class PluginSpec:
             label as such.
         weights: pretrained weights the method needs, if any.
         io: the input/output contract.
+        loader: ``loader(path, context)`` restores a trained role object from the file its
+            ``save(path)`` method wrote after training; ``wsad predict`` and ``wsad export`` use
+            the pair to apply a finished run to new data. ``None``: not restorable (unless
+            ``stateless``).
+        stateless: the role object needs no training: one built by ``factory`` from the run's
+            options behaves as the trained one (refiners and prompted foundation models).
     """
 
     role: ClassVar[Role]
@@ -121,6 +127,13 @@ class PluginSpec:
     reference: bool = False
     weights: WeightsInfo | None = None
     io: IOContract = field(default_factory=IOContract)
+    loader: Callable[[Path, BuildContext], Any] | None = None
+    stateless: bool = False
+
+    @property
+    def restorable(self) -> bool:
+        """Whether ``wsad predict`` can rebuild this stage of a finished run."""
+        return self.stateless or self.loader is not None
 
     def validate(self) -> None:
         """Raise :class:`PluginLoadError` if the spec is malformed."""
@@ -139,6 +152,8 @@ class PluginSpec:
                 problems.append(f"options without a description: {', '.join(undocumented)}")
         if not callable(self.factory):
             problems.append("factory is not callable")
+        if self.loader is not None and not callable(self.loader):
+            problems.append("loader is not callable")
         if problems:
             raise PluginLoadError(f"{self.role} spec {self.name!r} is invalid: " + "; ".join(problems))
 

@@ -20,6 +20,7 @@ from wsad_core.cli.bench_cmd import bench
 from wsad_core.cli.data_cmd import data
 from wsad_core.cli.eval_cmd import eval_command
 from wsad_core.cli.plugins_cmd import plugins
+from wsad_core.cli.predict_cmd import export_command, predict_command
 from wsad_core.cli.report_cmd import report
 from wsad_core.cli.run_cmd import run
 from wsad_core.errors import WsadError
@@ -54,6 +55,8 @@ cli.add_command(plugins)
 cli.add_command(data)
 cli.add_command(eval_command)
 cli.add_command(report)
+cli.add_command(predict_command)
+cli.add_command(export_command)
 
 
 def _report(message: str, hint: str = "") -> None:

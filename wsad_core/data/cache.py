@@ -246,5 +246,11 @@ def prepare_cases(
                     result = _prepare_and_store(cache, key, case, modalities, config)
             prepared.append(result if result is not None else prepare_case(case, modalities, config))
             task.advance(1, case=case.case_id)
-    log.info("prepared %d cases (%d from the slice cache)", len(prepared), hits)
+    # One line per call; quiet when a caller prepares case by case without a progress bar (wsad predict).
+    log.log(
+        logging.INFO if progress is not None else logging.DEBUG,
+        "prepared %d cases (%d from the slice cache)",
+        len(prepared),
+        hits,
+    )
     return prepared

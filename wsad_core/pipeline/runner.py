@@ -27,6 +27,7 @@ from wsad_core.pipeline.selection import ValidationDice
 from wsad_core.pipeline.stages import StageOutputs, run_stages
 from wsad_core.pipeline.storage import RunStages, SharedStages, StageStorage
 from wsad_core.results import RunDirectory, capture_environment, choose_overlay_slices
+from wsad_core.results.model_files import keep_trained
 from wsad_core.types import RunInfo, RunOutcome
 
 if TYPE_CHECKING:
@@ -222,6 +223,8 @@ def _execute(
     outputs = run_stages(plan, data, host, store, make_context, base_key=base_key, overlay_positions=positions)
     if outputs.test_maps is None:
         raise ContractError("the pipeline produced no test maps")
+    stages = {s.role: s.describe() for s in (plan.generator, plan.segmenter) if s is not None}
+    keep_trained(rundir.root, outputs.trained, stages)  # what `wsad predict` and `wsad export` restore
     evaluation, test_native = evaluate_maps(
         plan,
         host,

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,6 +55,7 @@ class StageOutputs:
         deviations: how the plugins depart from their published methods, with their source.
         selection: how each trained stage chose its checkpoint, per role (``checkpoint_selection``).
         provenance: facts reported by the plugins, per role.
+        trained: role → the file its trained state was saved to (stages whose spec has a ``loader``).
     """
 
     train_masks: MaskSet | None = None
@@ -65,6 +67,30 @@ class StageOutputs:
     deviations: list[Deviation] = field(default_factory=list)
     selection: dict[str, str] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    trained: dict[str, Path] = field(default_factory=dict)
+
+
+#: The file, in a stage's keyed work directory, holding its trained state (``save(path)``).
+TRAINED_FILE = "trained.state"
+
+
+def _save_trained(stage: PlannedStage, obj: Any, store: StageStorage, key: str) -> None:
+    """Keep a trained stage's state beside its outputs, when its plugin can restore it."""
+    if stage.spec.loader is None:
+        return
+    save = getattr(obj, "save", None)
+    if not callable(save):
+        raise ContractError(
+            f"{stage.role} {stage.name!r} declares a loader but its object has no save(path) method",
+            hint="a plugin with spec.loader must implement save(path) -> Path on the trained object",
+        )
+    with plugin_call(stage.role, stage.name, "save"):
+        save(store.work_dir(stage.role, key) / TRAINED_FILE)
+
+
+def _trained_file(stage: PlannedStage, store: StageStorage, key: str) -> Path | None:
+    path = store.work_dir(stage.role, key) / TRAINED_FILE
+    return path if stage.spec.loader is not None and path.is_file() else None
 
 
 def _mask_targets(plan: PipelinePlan, data: RunData, overlay_positions: list[int]) -> dict[str, SliceSet]:
@@ -194,6 +220,8 @@ def run_stages(
             with distributed.single_process():
                 obj = host.create(stage.role, stage.name, stage.options, make_context(stage, key))
                 masks = _run_mask_stage(stage, obj, targets, masks, data)
+            if stage.role == "generator":
+                _save_trained(stage, obj, store, key)
             meta = _plugin_meta(obj, stage)
             arrays = {f"{n}_{part}": getattr(m, part) for n, m in masks.items() for part in ("soft", "masks")}
             store.save(stage.role, output_key, arrays, meta)
@@ -206,6 +234,9 @@ def run_stages(
         if stage.role == "refiner":  # keep the generator's masks beside their refinement
             masks = {n: dataclasses.replace(m, source=source, upstream=previous[n]) for n, m in masks.items()}
         _absorb(stage, outputs, meta)
+        trained = _trained_file(stage, store, key)
+        if trained is not None:
+            outputs.trained[stage.role] = trained
 
     if masks:
         outputs.train_masks = _expand(data.train_view, masks.get("train"), source)
@@ -240,6 +271,7 @@ def run_stages(
         distributed.barrier()
         if not world.is_main:
             return outputs
+        _save_trained(stage, obj, store, key)
         arrays = {"test": _predict(obj, stage, data.test.slices.with_labels_hidden(), masks.get("final_test"))}
         if data.validation is not None:
             hidden = data.validation.slices.with_labels_hidden()
@@ -249,6 +281,9 @@ def run_stages(
         meta = _plugin_meta(obj, stage, kind=stage.spec.io.output_kind, validation_labels_used=used_labels)
         store.save("segmenter", key, arrays, meta)
     _absorb(stage, outputs, meta)
+    trained = _trained_file(stage, store, key)
+    if trained is not None:
+        outputs.trained["segmenter"] = trained
     outputs.test_maps = ScoreMaps(arrays["test"], meta["kind"])
     if "validation" in arrays:
         outputs.validation_maps = ScoreMaps(arrays["validation"], meta["kind"])

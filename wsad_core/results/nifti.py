@@ -31,8 +31,10 @@ def write_map_volume(
     slice_indices: Sequence[int] | np.ndarray,
     native_shape: tuple[int, int, int],
     affine: np.ndarray,
+    *,
+    dtype: type[np.floating] | type[np.integer] = np.float32,
 ) -> None:
-    """Write slice maps as one float32 volume in the input's grid, atomically.
+    """Write slice maps as one volume (float32 by default; uint8 for masks) in the input's grid, atomically.
 
     Args:
         path: Target ``.nii.gz`` (gzip-compressed) or ``.nii`` file.
@@ -40,6 +42,7 @@ def write_map_volume(
         slice_indices: ``(S,)`` axial index ``k`` of each map (distinct, ``0 <= k < D``).
         native_shape: ``(H0, W0, D)`` of the input volume.
         affine: ``(4, 4)`` voxel-to-world matrix of the input volume.
+        dtype: voxel type of the file.
 
     Raises:
         ContractError: Shapes disagree, an index is out of range or repeated, or maps are not finite.
@@ -62,8 +65,8 @@ def write_map_volume(
     if not np.isfinite(maps).all():
         raise ContractError(f"{where}: maps contain NaN or Inf")
 
-    volume = np.zeros((height, width, depth), dtype=np.float32)
-    volume[:, :, indices] = np.moveaxis(maps.astype(np.float32, copy=False), 0, -1)
+    volume = np.zeros((height, width, depth), dtype=dtype)
+    volume[:, :, indices] = np.moveaxis(maps.astype(dtype, copy=False), 0, -1)
     image = nib.Nifti1Image(volume, affine)
     # Both forms coded as "scanner" so that every reader (ITK, FSL, nibabel) uses this affine.
     image.set_qform(affine, code=1)

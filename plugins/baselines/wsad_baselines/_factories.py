@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from wsad_baselines.ae import AESegmenter
     from wsad_baselines.amecam import AmeCamGenerator
     from wsad_baselines.config import UNetOptions, ZScoreOptions
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
     from wsad_baselines.zscore import ZScoreGenerator
     from wsad_core import BuildContext
 
-__all__ = ["build_ae", "build_ame_cam", "build_dae", "build_unet", "build_zscore"]
+__all__ = ["build_ae", "build_ame_cam", "build_dae", "build_unet", "build_zscore", "load_unet", "load_zscore"]
 
 
 def build_zscore(options: ZScoreOptions, context: BuildContext) -> ZScoreGenerator:
@@ -23,6 +25,20 @@ def build_zscore(options: ZScoreOptions, context: BuildContext) -> ZScoreGenerat
     from wsad_baselines.zscore import ZScoreGenerator
 
     return ZScoreGenerator(options, context)
+
+
+def load_zscore(path: Path, context: BuildContext) -> ZScoreGenerator:
+    """A fitted ``zscore`` generator from the file its ``save`` wrote."""
+    from wsad_baselines.zscore import ZScoreGenerator
+
+    return ZScoreGenerator.load(path, context)
+
+
+def load_unet(path: Path, context: BuildContext) -> UNetSegmenter:
+    """A trained ``unet`` segmenter from the file its ``save`` wrote."""
+    from wsad_baselines.unet import UNetSegmenter
+
+    return UNetSegmenter.load(path, context)
 
 
 def build_unet(options: UNetOptions, context: BuildContext) -> UNetSegmenter:

@@ -7,7 +7,15 @@ module imports neither torch nor MONAI: the factories do, when a run builds a me
 
 from __future__ import annotations
 
-from wsad_baselines._factories import build_ae, build_ame_cam, build_dae, build_unet, build_zscore
+from wsad_baselines._factories import (
+    build_ae,
+    build_ame_cam,
+    build_dae,
+    build_unet,
+    build_zscore,
+    load_unet,
+    load_zscore,
+)
 from wsad_baselines.config import UNetOptions, ZScoreOptions
 from wsad_baselines.config_amecam import AmeCamOptions
 from wsad_baselines.config_recon import AEOptions, DAEOptions
@@ -28,6 +36,7 @@ def wsad_register_generators() -> list[GeneratorSpec]:
             "(reference baseline, not a published method).",
             options=ZScoreOptions,
             factory=build_zscore,
+            loader=load_zscore,
             license=_LICENSE,
             reference=True,
             io=IOContract(output_kind="probability", deterministic=True),
@@ -57,6 +66,7 @@ def wsad_register_segmenters() -> list[SegmenterSpec]:
             "(reference baseline, not a published method).",
             options=UNetOptions,
             factory=build_unet,
+            loader=load_unet,
             license=_LICENSE,
             reference=True,
             io=IOContract(output_kind="probability", deterministic=True),

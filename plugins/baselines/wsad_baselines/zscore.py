@@ -19,12 +19,15 @@ exact. Slices labelled ANOMALOUS or UNKNOWN (test) get the map-derived outputs.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import ndimage, special
 
 from wsad_core import ContractError, DataError, Label, MaskSet
+from wsad_core.results import atomic_write_text
 
 if TYPE_CHECKING:
     from wsad_baselines.config import ZScoreOptions
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ZScoreGenerator"]
 
+_FORMAT = "wsad-zscore-1"
 _CHUNK = 64  # slices per vectorised step: bounds float64 temporaries to ~130 MB at 4 x 256 x 256
 _MIN_STD = 1e-6
 # Components connect within a slice only: the 3x3 plane in the middle of a 3x3x3 structure.
@@ -156,6 +160,48 @@ class ZScoreGenerator:
         soft[healthy] = 0.0
         masks[healthy] = False
         return MaskSet(soft=soft, masks=masks, source="zscore")
+
+    # --- persistence ------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """The fitted statistics, options and modalities as JSON (``wsad predict`` restores them).
+
+        Raises:
+            ContractError: nothing was fitted yet.
+        """
+        if self.mean_ is None or self.std_ is None:
+            raise ContractError("zscore: save() called before fit()")
+        state = {
+            "format": _FORMAT,
+            "options": self.options.model_dump(mode="json"),
+            "modalities": list(self._modalities),
+            "mean": self.mean_.tolist(),
+            "std": self.std_.tolist(),
+            "healthy_slices": self._healthy_slices,
+        }
+        atomic_write_text(path, json.dumps(state, indent=1))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path, context: BuildContext) -> ZScoreGenerator:
+        """A generator ready to ``generate``, from a file written by :meth:`save`.
+
+        Raises:
+            DataError: the file is missing, unreadable or not a ``zscore`` state file.
+        """
+        from wsad_baselines.config import ZScoreOptions
+
+        try:
+            state = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise DataError(f"{path} is not readable as a zscore state file: {error}") from None
+        if not isinstance(state, dict) or state.get("format") != _FORMAT:
+            raise DataError(f"{path} is not a zscore state file", hint="write it with ZScoreGenerator.save()")
+        generator = cls(ZScoreOptions.model_validate(state["options"]), context)
+        generator.mean_ = np.asarray(state["mean"], np.float64)
+        generator.std_ = np.asarray(state["std"], np.float64)
+        generator._modalities = tuple(state["modalities"])
+        generator._healthy_slices = int(state["healthy_slices"])
+        return generator
 
 
 def _smooth_inside(z: np.ndarray, brain: np.ndarray, sigma: float) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from wsad_core import GeneratorSpec, IOContract, WeightsInfo, hookimpl
 from wsad_ddpt import __version__
-from wsad_ddpt._factories import build_ddpt
+from wsad_ddpt._factories import build_ddpt, load_ddpt
 from wsad_ddpt._weights import ENV_VAR, OPENAI_VIT_B_32_URL, locate
 from wsad_ddpt.config import DDPTOptions
 
@@ -25,6 +25,7 @@ def wsad_register_generators() -> list[GeneratorSpec]:
             "slice labels; last-block CLS attention as pseudo-mask (RASALoRE stage 1).",
             options=DDPTOptions,
             factory=build_ddpt,
+            loader=load_ddpt,
             version=__version__,
             citation="Sharma, Jaganathan, Palaniappan, 'RASALoRE', BMVC 2025 (arXiv 2510.08052), Sec. 2.1 and "
             "appendix B; DPT: Xing et al., IEEE TMM 2023",

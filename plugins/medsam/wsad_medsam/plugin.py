@@ -52,6 +52,7 @@ def wsad_register_refiners() -> list[RefinerSpec]:
             "(RASALoRE's refinement, paper §2.3).",
             options=MedSAMRefinerOptions,
             factory=build_refiner,
+            stateless=True,  # MedSAM is used as published: nothing is trained
             citation=_CITATION,
             license=_LICENSE,
             weights=_WEIGHTS,
@@ -78,6 +79,7 @@ def wsad_register_segmenters() -> list[SegmenterSpec]:
             "(RASALoRE Table 1 'MedSAM + DDPT (box)').",
             options=MedSAMBoxOptions,
             factory=build_box_segmenter,
+            stateless=True,  # MedSAM is used as published: nothing is trained
             **common,
         ),
         SegmenterSpec(
@@ -86,6 +88,7 @@ def wsad_register_segmenters() -> list[SegmenterSpec]:
             "(RASALoRE Table 1 'MedSAM + DDPT (point)').",
             options=MedSAMPointOptions,
             factory=build_point_segmenter,
+            stateless=True,  # MedSAM is used as published: nothing is trained
             **common,
         ),
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from wsad_core import IOContract, SegmenterSpec, hookimpl
 from wsad_rasalore import __version__
-from wsad_rasalore._factories import build_rasalore
+from wsad_rasalore._factories import build_rasalore, load_rasalore
 from wsad_rasalore.config import RasaloreOptions
 
 __all__ = ["wsad_register_segmenters"]
@@ -25,6 +25,7 @@ def wsad_register_segmenters() -> list[SegmenterSpec]:
             "on the generator's (and refiner's) pseudo-masks of anomalous slices (Sharma et al., BMVC 2025).",
             options=RasaloreOptions,
             factory=build_rasalore,
+            loader=load_rasalore,
             version=__version__,
             citation=CITATION,
             license="Apache-2.0",
