@@ -207,3 +207,24 @@ def test_bad_sources_and_inputs_say_what_is_wrong(capsys: Capture, trained_run: 
     exists = _cli(capsys, "export", str(trained_run), str(tmp_path))
     assert exists.exit_code != 0
     assert "exists" in exists.output
+
+
+def test_a_rasalore_run_predicts_the_same_maps_from_its_bundle(capsys: Capture, tmp_path: Path) -> None:
+    """RASALoRE's loader (weights, options and the LoRE regenerated from its recorded seeds) on the demo data."""
+    run = tmp_path / "run"
+    trained = _cli(
+        capsys, "run", "--generator", "zscore", "--segmenter", "rasalore", "--data", "demo",
+        "-o", "data.max_cases=5", "-o", "segmenter.preset=cpu-small", "-o", "segmenter.epochs=1",
+        "--overlays", "0", "--out", str(run),
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    assert _cli(capsys, "export", str(run), str(tmp_path / "bundle")).exit_code == 0
+    done = _wsad("predict", str(tmp_path / "bundle"), "demo", "--out", str(tmp_path / "p"), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    test_case = json.loads((run / "split.json").read_text())["test"][0]
+    run_map, _ = _volume(run / "maps" / f"{test_case}.nii.gz")
+    new_map, _ = _volume(tmp_path / "p" / "maps" / f"{test_case}.nii.gz")
+    np.testing.assert_array_equal(new_map, run_map)
+    record = json.loads((tmp_path / "p" / "prediction.json").read_text())
+    assert record["plugins"]["segmenter"]["name"] == "rasalore"
+    assert any("synthetic" in str(d) for d in record["deviations"]), "the demo data's deviation travels along"

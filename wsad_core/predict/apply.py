@@ -65,6 +65,9 @@ def _record(trained: TrainedPipeline, index: DatasetIndex, threshold: float, rul
         "threshold": threshold,
         "threshold_rule": rule,
         "input": {"adapter": index.name, "root": str(index.root)},
+        "deviations": trained.facts.get("deviations") or [],
+        "notes": trained.facts.get("notes") or [],
+        "provenance": trained.facts.get("provenance") or {},
     }
 
 
