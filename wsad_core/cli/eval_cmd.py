@@ -48,7 +48,8 @@ __all__ = ["eval_command"]
     "modalities",
     multiple=True,
     metavar="NAME",
-    help="Modality whose non-zero voxels define the brain mask, repeatable. [default: flair]",
+    help="Modality the brain is estimated from (a brain-mask file wins when the dataset has one), repeatable. "
+    "[default: flair]",
 )
 @click.option(
     "-o",

@@ -53,7 +53,7 @@ __all__ = ["PREPROCESS_VERSION", "SliceCache", "prepare_cases"]
 log = logging.getLogger("wsad.data")
 
 #: Bump whenever prepare_case's output changes for the same inputs and config.
-PREPROCESS_VERSION = "2"  # 2: crop boxes of RASALoRE's frame
+PREPROCESS_VERSION = "3"  # 2: crop boxes of RASALoRE's frame; 3: brain from a mask file or estimated, not "≠ 0"
 _ARRAYS = (
     "images",
     "brain_masks",
@@ -88,6 +88,8 @@ class SliceCache:
         refs = [("image", m, case.images[m]) for m in modalities if m in case.images]
         if case.mask is not None:
             refs.append(("mask", "", case.mask))
+        if case.brain is not None:
+            refs.append(("brain", "", case.brain))
         payload = {
             "version": PREPROCESS_VERSION,
             "config": config.model_dump(mode="json"),

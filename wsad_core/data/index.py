@@ -39,12 +39,15 @@ class CaseRecord:
         images: modality name → volume.
         mask: the lesion segmentation (any label > 0 is lesion), or ``None``.
         meta: free-form facts, e.g. ``{"subject": "Brats18_CBICA_AOO_1"}``.
+        brain: a brain mask (voxels > 0 are brain), or ``None``: the brain is then estimated from
+            the images (:func:`~wsad_core.data.brain.estimate_brain`).
     """
 
     case_id: str
     images: Mapping[str, VolumeRef]
     mask: VolumeRef | None = None
     meta: Mapping[str, str] = field(default_factory=dict)
+    brain: VolumeRef | None = None
 
 
 @dataclass(frozen=True, slots=True)

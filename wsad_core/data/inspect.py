@@ -1,11 +1,13 @@
 """What a dataset holds, per case, without preprocessing it (``wsad data inspect``).
 
-Reads the headers of every image, the mask and one image per case (for the brain), so
-it is fast even on large releases. Slice categories follow shared/docs/evaluation.md §4
-under the given :class:`~wsad_core.data.config.PreprocessConfig`: anomalous (more than
-``min_lesion_pixels`` lesion pixels in the native frame), ambiguous (1..min), healthy
-(no lesion, some brain) and brain-free. The brain here comes from the first modality
-only, while preprocessing uses every requested one; on skull-stripped data they agree.
+Reads the headers of every image, the mask, and the images (or the brain-mask file) for the
+brain, which is found as preprocessing finds it (:func:`~wsad_core.data.preprocess.case_brain`:
+the brain-mask file, else an estimate from every modality of the case, never "≠ 0"). Slice
+categories follow shared/docs/evaluation.md §4 under the given
+:class:`~wsad_core.data.config.PreprocessConfig`: anomalous (more than ``min_lesion_pixels``
+lesion pixels in the native frame), ambiguous (1..min), healthy (no lesion, some brain) and
+brain-free. A brain covering more than 80 % of the volume, or none of it, is a warning: it
+usually means background counted as brain.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from wsad_core.data._nifti import check_same_grid, label_counts, lesion_mask, load_volume, read_header
 from wsad_core.data.assemble import slice_categories
+from wsad_core.data.brain import PLAUSIBLE_BRAIN_FRACTION
 from wsad_core.data.config import PreprocessConfig
 from wsad_core.data.index import MODALITIES, CaseRecord, DatasetIndex
 
@@ -43,6 +46,8 @@ class CaseReport:
         subject: ``meta["subject"]`` if the adapter gave one.
         labels: voxels per non-zero label value of the mask (empty without a mask or lesion);
             which of them count as lesion follows ``config.lesion_labels``.
+        brain_fraction: share of the volume's voxels that are brain.
+        brain_method: ``"mask file"``, ``"background value"`` or ``"noise threshold"``.
     """
 
     case_id: str
@@ -58,6 +63,21 @@ class CaseReport:
     brain_free: int
     subject: str = ""
     labels: tuple[tuple[int, int], ...] = ()
+    brain_fraction: float = 0.0
+    brain_method: str = ""
+
+    @property
+    def warning(self) -> str | None:
+        """Why the brain looks wrong, if it does."""
+        if self.brain_fraction == 0.0:
+            return f"{self.case_id}: no brain found"
+        if self.brain_fraction > PLAUSIBLE_BRAIN_FRACTION:
+            return (
+                f"{self.case_id}: the brain covers {self.brain_fraction:.0%} of the volume ({self.brain_method}): "
+                "background is probably counted as brain; give a brain mask "
+                "(folder adapter: -o dataset.brain_masks=GLOB)"
+            )
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +108,11 @@ class DatasetReport:
         sums["labelled_cases"] = sum(c.has_mask for c in self.cases)
         return sums
 
+    @property
+    def warnings(self) -> list[str]:
+        """One line per case whose brain looks wrong (none, or most of the volume)."""
+        return [c.warning for c in self.cases if c.warning]
+
     def rows(self, *, total: bool = True) -> list[dict[str, Any]]:
         """Plain dicts, one per case (and a final ``case_id="total"`` row), for tables and JSON."""
         rows = [
@@ -97,6 +122,8 @@ class DatasetReport:
                 "modalities": ",".join(c.modalities),
                 "shape": "x".join(str(s) for s in c.shape),
                 "spacing": "x".join(f"{s:g}" for s in c.spacing),
+                "brain_pct": round(100 * c.brain_fraction, 1),
+                "brain_from": c.brain_method,
                 "labels": ",".join(str(value) for value, _ in c.labels),
                 "lesion_voxels": c.lesion_voxels,
                 "kept_slices": c.kept_slices,
@@ -106,7 +133,9 @@ class DatasetReport:
         ]
         if total:
             sums = self.totals()
-            empty = dict.fromkeys(("subject", "modalities", "shape", "spacing", "labels"), "")
+            empty = dict.fromkeys(
+                ("subject", "modalities", "shape", "spacing", "brain_pct", "brain_from", "labels"), ""
+            )
             counted = {k: sums[k] for k in ("lesion_voxels", "kept_slices", *_COUNTS)}
             rows.append({"case_id": "total", **empty, **counted})
         return rows
@@ -118,10 +147,16 @@ def _inspect_case(case: CaseRecord, config: PreprocessConfig) -> CaseReport:
     )
     headers = {m: read_header(case.images[m]) for m in modalities}
     first = headers[modalities[0]]
-    image = load_volume(case.images[modalities[0]], role="image")
+    from wsad_core.data.preprocess import case_brain
+
+    images = [load_volume(case.images[m], role="image") for m in modalities]
+    for other in images[1:]:
+        check_same_grid(images[0], other)
+    image = images[0]
+    brain = case_brain(case, images)
     depth = image.shape[2]
     start, stop = config.skip_first, max(config.skip_first, depth - config.skip_last)
-    has_brain = (image.array[:, :, start:stop] != 0).any(axis=(0, 1))
+    has_brain = brain.mask[:, :, start:stop].any(axis=(0, 1))
     counts: dict[str, int | None] = dict.fromkeys(_COUNTS)
     lesion_voxels = None
     labels: tuple[tuple[int, int], ...] = ()
@@ -150,6 +185,8 @@ def _inspect_case(case: CaseRecord, config: PreprocessConfig) -> CaseReport:
         brain_free=int(counts["brain_free"] or 0),
         subject=str(case.meta.get("subject", "")),
         labels=labels,
+        brain_fraction=brain.fraction,
+        brain_method=brain.method,
     )
 
 

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from wsad_core.data._nifti import Volume, check_same_grid, load_volume
+from wsad_core.data.brain import BrainEstimate, estimate_brain
 from wsad_core.data.config import PreprocessConfig
 from wsad_core.data.crop import official_crop_boxes
 from wsad_core.data.frames import resize_stack
 from wsad_core.data.index import CaseRecord
 from wsad_core.errors import DataError
 
-__all__ = ["PreparedCase", "normalise_volume", "prepare_case"]
+__all__ = ["PreparedCase", "case_brain", "normalise_volume", "prepare_case"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -133,6 +134,22 @@ def _load(
     return images, mask
 
 
+def case_brain(case: CaseRecord, images: Sequence[Volume]) -> BrainEstimate:
+    """The brain of ``case``: its brain-mask file (voxels > 0) when it has one, else estimated from ``images``.
+
+    Raises:
+        DataError: the brain-mask file is bad, on another grid, or empty.
+    """
+    if case.brain is None:
+        return estimate_brain([v.array for v in images])
+    volume = load_volume(case.brain, role="mask")
+    check_same_grid(images[0], volume)
+    mask = volume.array > 0
+    if not mask.any():
+        raise DataError(f"{case.brain}: the brain mask of case {case.case_id!r} is empty", hint="check the file")
+    return BrainEstimate(mask, "mask file")
+
+
 def _axial(volume: np.ndarray, start: int, stop: int) -> np.ndarray:
     """``vol[:, :, k]`` for ``k`` in ``[start, stop)``, stacked as ``(S, X, Y)``."""
     return np.ascontiguousarray(np.moveaxis(volume[:, :, start:stop], 2, 0))
@@ -165,10 +182,7 @@ def prepare_case(case: CaseRecord, modalities: tuple[str, ...], config: Preproce
             f"and last {config.skip_last}",
             hint="lower skip_first/skip_last for volumes this thin",
         )
-    # Skull-stripped data have exactly 0 outside the brain in every modality.
-    brain = np.zeros(images[0].shape, dtype=bool)
-    for volume in images:
-        brain |= volume.array != 0
+    brain = case_brain(case, images).mask
     channels = [_axial(normalise_volume(v.array, brain, config), start, stop) for v in images]
     native = np.stack(channels, axis=1)
     native_brain = _axial(brain, start, stop)
@@ -189,5 +203,7 @@ def prepare_case(case: CaseRecord, modalities: tuple[str, ...], config: Preproce
         native_shape=(x, y, depth),
         affine=images[0].affine,
         has_mask=mask is not None,
-        crop_boxes=official_crop_boxes(_axial(images[0].array, start, stop)),
+        # The official crop frame is the box of the non-background pixels: background set to the volume's minimum
+        # (it is already, for skull-stripped scans) so that a negative or noisy background does not widen it.
+        crop_boxes=official_crop_boxes(_axial(np.where(brain, images[0].array, images[0].array.min()), start, stop)),
     )

@@ -91,7 +91,7 @@ def evaluate_prediction_dir(
     Args:
         pred_dir: folder of the maps.
         index: the ground-truth dataset.
-        modalities: channels whose non-zero voxels make the brain mask.
+        modalities: channels the brain is estimated from (unless the dataset has brain-mask files).
         preprocess: slice selection and labels, as in ``wsad run``.
         plan: the evaluators and threshold rules.
         host: the plugins.
