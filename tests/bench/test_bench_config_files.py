@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,6 @@ def test_only_selects_rows_by_label_and_names_a_pattern_that_matches_none(tmp_pa
     assert [r.label for r in selected(config, ("RASALoRE", "D?E")).pipelines] == ["RASALoRE", "DAE"]
     with pytest.raises(ConfigError, match="--only 'nothing' matches no row"):
         selected(config, ("nothing",))
+    with warnings.catch_warnings():  # the selected (and scaled) configuration serialises without complaint
+        warnings.simplefilter("error")
+        scaled(selected(config, ("RASALoRE",)), "cpu").model_dump(mode="json")

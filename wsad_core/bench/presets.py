@@ -180,7 +180,7 @@ def scaled(config: BenchConfig, scale: Scale) -> BenchConfig:
     """
     if scale == "paper":
         return config
-    return config.model_copy(update={"pipelines": [cpu_scaled(row) for row in config.pipelines]})
+    return config.model_copy(update={"pipelines": tuple(cpu_scaled(row) for row in config.pipelines)})
 
 
 def selected(config: BenchConfig, patterns: tuple[str, ...]) -> BenchConfig:
@@ -200,4 +200,4 @@ def selected(config: BenchConfig, patterns: tuple[str, ...]) -> BenchConfig:
         if not found:
             raise ConfigError(f"--only {pattern!r} matches no row", hint=f"rows: {', '.join(labels)}")
     kept = set().union(*matched.values())
-    return config.model_copy(update={"pipelines": [row for row in config.pipelines if row.label in kept]})
+    return config.model_copy(update={"pipelines": tuple(row for row in config.pipelines if row.label in kept)})
