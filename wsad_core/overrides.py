@@ -1,14 +1,18 @@
-"""``-o key=value`` overrides and ``-c FILE`` configuration files.
+r"""``-o key=value`` overrides and ``-c FILE`` configuration files.
 
 Keys are dotted paths:
 
 * ``generator.<opt>``, ``refiner.<opt>``, ``segmenter.<opt>`` set that stage's plugin options;
 * ``dataset.<opt>`` sets the dataset adapter's options;
 * ``evaluator.<protocol>.<opt>`` sets an evaluation protocol's options;
+* ``dataset.lesion_labels=[1,4]`` is ``data.preprocess.lesion_labels``: which labels of a label map are lesion;
 * anything else is a path into the run configuration, e.g. ``data.preprocess.size=128``.
 
 Values are parsed as YAML scalars or flow collections: ``3`` is an int, ``0.5`` a float,
-``true`` a bool, ``[16, 32]`` a list, ``null`` None; anything else stays a string.
+``true`` a bool, ``[16, 32]`` a list, ``null`` None, ``'3'`` a string; anything else stays a string.
+A value YAML cannot parse, or one YAML would read as an alias, anchor or tag (``*``, ``&``, ``!``),
+is taken as the plain string, so globs and regular expressions need no extra quoting:
+``-o dataset.images='*/Flair*.nii.gz'``, ``-o dataset.case_pattern='^(?P<case>.+?)(_\d{4})?$'``.
 """
 
 from __future__ import annotations
@@ -23,26 +27,40 @@ import yaml
 
 from wsad_core.errors import ConfigError
 
-__all__ = ["apply_overrides", "load_config_file", "parse_assignment"]
+__all__ = ["apply_overrides", "load_config_file", "parse_assignment", "parse_value"]
 
 _STAGES = ("generator", "refiner", "segmenter")
+_REFERENCE_TOKENS = (yaml.AliasToken, yaml.AnchorToken, yaml.TagToken)
+
+
+def parse_value(raw: str) -> Any:
+    """The value of ``key=raw``: YAML for numbers, booleans, null, lists and quoted strings, else ``raw`` itself.
+
+    Aliases, anchors and tags are never meant on a command line: ``*/x.nii.gz`` is a glob, not an alias, and
+    ``&x`` would otherwise silently become null.
+    """
+    text = raw.strip()  # as YAML does for plain scalars
+    if not text:
+        return ""
+    try:
+        if any(isinstance(token, _REFERENCE_TOKENS) for token in yaml.scan(text, Loader=yaml.SafeLoader)):
+            return text
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def parse_assignment(text: str) -> tuple[list[str], Any]:
     """``"a.b=3"`` → ``(["a", "b"], 3)``.
 
     Raises:
-        ConfigError: without ``=``, with an empty key part, or an unparsable value.
+        ConfigError: without ``=`` or with an empty key part.
     """
     key, sep, raw = text.partition("=")
     parts = key.strip().split(".")
     if not sep or not all(p.strip() for p in parts):
         raise ConfigError(f"option {text!r} is not of the form key=value", hint="e.g. -o segmenter.epochs=5")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as error:
-        raise ConfigError(f"option {text!r}: cannot parse value {raw!r} ({error.__class__.__name__})") from None
-    return [p.strip() for p in parts], value
+    return [p.strip() for p in parts], parse_value(raw)
 
 
 def _set(tree: dict[str, Any], path: list[str], value: Any, origin: str) -> None:
@@ -74,6 +92,10 @@ def apply_overrides(config: dict[str, Any], assignments: Iterable[str]) -> dict[
             if len(path) < 2:
                 raise ConfigError(f"option {text!r} names no {head} option", hint=f"e.g. -o {head}.epochs=5")
             _set(stage.setdefault("options", {}), path[1:], value, text)
+        elif head == "dataset" and path[1:] == ["lesion_labels"]:
+            # Which labels are lesion is a fact about the dataset's ground truth, so it is set with the dataset
+            # options too; it lives in the preprocessing settings that every adapter shares.
+            _set(result.setdefault("data", {}).setdefault("preprocess", {}), ["lesion_labels"], value, text)
         elif head == "dataset":
             _set(result.setdefault("data", {}).setdefault("adapter_options", {}), path[1:], value, text)
         elif head == "evaluator":

@@ -4,7 +4,7 @@ import pytest
 
 from wsad_core.config import RunConfig
 from wsad_core.errors import ConfigError
-from wsad_core.overrides import apply_overrides, load_config_file, parse_assignment
+from wsad_core.overrides import apply_overrides, load_config_file, parse_assignment, parse_value
 
 BASE = {"pipeline": {"generator": {"name": "zscore"}, "segmenter": {"name": "unet", "options": {"epochs": 3}}}}
 
@@ -23,6 +23,51 @@ BASE = {"pipeline": {"generator": {"name": "zscore"}, "segmenter": {"name": "une
 )
 def test_values_are_parsed_as_yaml(text, expected):
     assert parse_assignment(text) == (["a"], expected)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("*/Flair*.nii.gz", "*/Flair*.nii.gz"),  # YAML: an alias with an invalid name
+        ("img/*.nii.gz", "img/*.nii.gz"),
+        (r"^(?P<case>.+?)(_\d{4})?$", r"^(?P<case>.+?)(_\d{4})?$"),
+        (r"[a-z]+_(?P<case>\d+)", r"[a-z]+_(?P<case>\d+)"),  # YAML: a list followed by garbage
+        ("&x", "&x"),  # YAML: an anchor on null
+        ("*x", "*x"),  # YAML: an undefined alias
+        ("!tag", "!tag"),
+        ("!!str 3", "!!str 3"),
+        ("@x", "@x"),
+        (" &x ", "&x"),
+        ("[1, 4]", [1, 4]),
+        ("[1,4]", [1, 4]),
+        ("3", 3),
+        ("true", True),
+        ("null", None),
+        ("'*/x.nii.gz'", "*/x.nii.gz"),
+        ('"&x"', "&x"),
+        ("'3'", "3"),
+    ],
+)
+def test_globs_and_regexes_need_no_yaml_quoting(raw, expected):
+    assert parse_value(raw) == expected
+    assert parse_assignment(f"dataset.x={raw}") == (["dataset", "x"], expected)
+
+
+def test_nested_dataset_options_from_globs():
+    result = apply_overrides(
+        {},
+        [
+            "dataset.images.flair=*/Flair*.nii.gz",
+            "dataset.images.t1ce=*/T1c*.nii.gz",
+            r"dataset.case_pattern=^(?P<case>.+?)(_\d{4})?$",
+            "dataset.case_id=folder",
+        ],
+    )
+    assert result["data"]["adapter_options"] == {
+        "images": {"flair": "*/Flair*.nii.gz", "t1ce": "*/T1c*.nii.gz"},
+        "case_pattern": r"^(?P<case>.+?)(_\d{4})?$",
+        "case_id": "folder",
+    }
 
 
 @pytest.mark.parametrize("text", ["novalue", "=3", "a..b=1"])
@@ -91,3 +136,9 @@ def test_fingerprint_ignores_the_output_directory_only():
 def test_pipeline_needs_a_generator_for_a_refiner():
     with pytest.raises(ValueError, match="refiner needs a generator"):
         RunConfig.model_validate({"pipeline": {"refiner": {"name": "medsam"}, "segmenter": {"name": "unet"}}})
+
+
+def test_lesion_labels_are_set_with_the_dataset_options_too():
+    raw = apply_overrides({}, ["dataset.lesion_labels=[1,4]", "dataset.images.flair=*/Flair*.nii.gz"])
+    assert raw["data"]["preprocess"]["lesion_labels"] == [1, 4]
+    assert raw["data"]["adapter_options"] == {"images": {"flair": "*/Flair*.nii.gz"}}

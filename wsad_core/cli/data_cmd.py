@@ -49,7 +49,7 @@ def inspect(state: CliState, source: str, adapter: str | None, assignments: tupl
                 for text in assignments]  # fmt: skip
     raw = apply_overrides({}, prefixed)
     adapter_options: dict[str, Any] = raw.get("data", {}).get("adapter_options", {})
-    preprocess: dict[str, Any] = raw.get("preprocess", {})
+    preprocess: dict[str, Any] = {**raw.get("data", {}).get("preprocess", {}), **raw.get("preprocess", {})}
     index = open_dataset(source, state.host, adapter=adapter, options=adapter_options)
     report = inspect_dataset(index, PreprocessConfig(**preprocess))
     rows = report.rows()

@@ -107,7 +107,9 @@ def eval_command(state: CliState, pred_dir: Path, gt_source: str, **kw: Any) -> 
     raw = apply_overrides(raw, kw["assignments"])
     try:
         evaluation_config = EvaluationConfig.model_validate(raw.get("evaluation", {}))
-        preprocess = PreprocessConfig.model_validate(raw.get("preprocess", {}))
+        preprocess = PreprocessConfig.model_validate(
+            {**raw.get("data", {}).get("preprocess", {}), **raw.get("preprocess", {})}
+        )
     except ValidationError as error:
         raise ConfigError(f"invalid evaluation settings: {error.errors()[0]['msg']}") from None
     evaluators, rules = plan_evaluation(evaluation_config, state.host)
