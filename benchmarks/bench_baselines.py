@@ -29,7 +29,6 @@ import torch
 from _timing import time_call
 from wsad_baselines._amecam_losses import aggregation_loss, multi_exit_bce, nt_xent
 from wsad_baselines._amecam_train import network_input
-from wsad_baselines._recon_data import HealthySlices
 from wsad_baselines.ae import AESegmenter
 from wsad_baselines.amecam import AmeCamGenerator
 from wsad_baselines.config_amecam import AmeCamOptions
@@ -38,6 +37,7 @@ from wsad_baselines.dae import DAESegmenter
 from wsad_baselines.torch_amecam import AttentionAggregator, MultiExitClassifier, SimCLRModel
 
 from wsad_core import BuildContext, SliceSet
+from wsad_core.reconstruction.data import HealthySlices
 
 
 def synthetic_slices(n: int, size: int, seed: int = 0) -> SliceSet:

@@ -3,13 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from wsad_baselines._postprocess import erode, median_3d, volume_quantile
-from wsad_baselines._recon_data import HealthySlices
 from wsad_baselines.ae import AESegmenter, epochs_done
 from wsad_baselines.config_recon import AEOptions
 from wsad_baselines.torch_recon import BaurAutoencoder
 
 from wsad_core import ContractError
+from wsad_core.reconstruction.data import HealthySlices
+from wsad_core.reconstruction.postprocess import erode, median_3d, volume_quantile
 
 TINY = {
     "image_size": 32,

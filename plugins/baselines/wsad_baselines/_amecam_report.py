@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from wsad_baselines._deviations import input_normalisation, modality_deviation, slice_labels
 from wsad_baselines.config_amecam import METHOD_FIELDS_AMECAM, PUBLISHED_SIDE
 from wsad_core import Deviation, setting_deviations
+from wsad_core.reconstruction.deviations import input_normalisation, modality_deviation, slice_labels
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

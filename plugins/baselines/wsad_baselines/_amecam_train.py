@@ -19,12 +19,12 @@ from scipy import stats
 
 from wsad_baselines._amecam_augment import simclr_view
 from wsad_baselines._amecam_losses import aggregation_loss, multi_exit_bce, nt_xent
-from wsad_baselines._recon_data import LazyBatches
-from wsad_baselines._resize import batch_to_size
-from wsad_baselines._seeding import seeded_init
 from wsad_baselines.config_amecam import AmeCamOptions
 from wsad_baselines.torch_amecam import AttentionAggregator, MultiExitClassifier, SimCLRModel
 from wsad_core import BuildContext, SliceSet
+from wsad_core.reconstruction.data import LazyBatches
+from wsad_core.reconstruction.resize import batch_to_size
+from wsad_core.reconstruction.seeding import seeded_init
 from wsad_core.training import TrainingHistory, minibatch_indices, train
 
 __all__ = ["LabelledSlices", "auc", "train_aggregator", "train_classifier", "train_simclr"]

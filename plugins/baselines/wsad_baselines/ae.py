@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from wsad_baselines._postprocess import erode, median_2d, median_3d, volume_quantile
-from wsad_baselines._recon import ReconstructionSegmenter
-from wsad_baselines._recon_data import HealthySlices, LazyBatches
 from wsad_baselines.config_recon import METHOD_FIELDS_AE, AEOptions
 from wsad_baselines.torch_recon import BaurAutoencoder
 from wsad_core import Deviation, SliceSet
+from wsad_core.reconstruction.data import HealthySlices, LazyBatches
+from wsad_core.reconstruction.postprocess import erode, median_2d, median_3d, volume_quantile
+from wsad_core.reconstruction.segmenter import ReconstructionSegmenter
 from wsad_core.training import TrainingHistory, minibatch_indices, read_checkpoint, train
 
 __all__ = ["AESegmenter", "epochs_done"]

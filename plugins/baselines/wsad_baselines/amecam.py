@@ -26,10 +26,10 @@ from wsad_baselines._amecam_train import (
     train_classifier,
     train_simclr,
 )
-from wsad_baselines._digest import run_key
-from wsad_baselines._resize import maps_to_size, masks_to_size
 from wsad_baselines.torch_amecam import minmax
 from wsad_core import ConfigError, ContractError, DataError, Label, MaskSet
+from wsad_core.reconstruction.keys import run_key
+from wsad_core.reconstruction.resize import maps_to_size, masks_to_size
 from wsad_core.training import autocast
 
 if TYPE_CHECKING:

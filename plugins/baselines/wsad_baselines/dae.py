@@ -23,13 +23,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsad_baselines._deviations import input_normalisation
-from wsad_baselines._postprocess import avgpool_erode, median_2d
-from wsad_baselines._recon import ReconstructionSegmenter
-from wsad_baselines._recon_data import HealthySlices, LazyBatches
 from wsad_baselines.config_recon import METHOD_FIELDS_DAE
 from wsad_baselines.torch_recon import DenoisingUNet
 from wsad_core import Deviation, SliceSet
+from wsad_core.reconstruction.data import HealthySlices, LazyBatches
+from wsad_core.reconstruction.deviations import input_normalisation
+from wsad_core.reconstruction.postprocess import avgpool_erode, median_2d
+from wsad_core.reconstruction.segmenter import ReconstructionSegmenter
 from wsad_core.training import TrainingHistory, derive_seed, train
 
 __all__ = ["DAESegmenter", "coarse_noise"]

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from wsad_baselines._digest import hash_slices
 from wsad_baselines._unet_data import EpochBatches, TrainingSlices, segmentation_loss
 from wsad_baselines.config import UNetOptions
 from wsad_baselines.torch_model import ReferenceUNet
 from wsad_core import ConfigError, ContractError, DataError, ScoreMaps
+from wsad_core.reconstruction.keys import hash_slices
 from wsad_core.training import (
     AugmentConfig,
     autocast,

@@ -1,4 +1,4 @@
-"""Training data of the reconstruction baselines: healthy slices resized per batch, lazily batched."""
+"""Training data of reconstruction methods: healthy slices resized per batch, lazily batched."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Generic, TypeVar
 import numpy as np
 import torch
 
-from wsad_baselines._resize import batch_to_size, masks_to_size
 from wsad_core import DataError, Label, SliceSet
+from wsad_core.reconstruction.resize import batch_to_size, masks_to_size
 
 __all__ = ["HealthySlices", "LazyBatches"]
 

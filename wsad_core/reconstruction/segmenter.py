@@ -1,4 +1,4 @@
-"""Shared scaffolding of the unsupervised reconstruction segmenters ``ae`` and ``dae``.
+"""Base of the unsupervised reconstruction segmenters (``ae``, ``dae`` of wsad-baselines, the diffusion models).
 
 Both train on the healthy-labelled slices only (``needs_pseudo_masks=False``) through the
 core loop :func:`wsad_core.training.train` (checkpoints under ``context.work_dir``,
@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
-from wsad_baselines._deviations import HEALTHY_COHORT, modality_deviation
-from wsad_baselines._digest import run_key
-from wsad_baselines._recon_data import HealthySlices
-from wsad_baselines._resize import batch_to_size, maps_to_size, masks_to_size
-from wsad_baselines._seeding import seeded_global_rng, seeded_init
 from wsad_core import ContractError, ScoreMaps, setting_deviations
+from wsad_core.reconstruction.data import HealthySlices
+from wsad_core.reconstruction.deviations import HEALTHY_COHORT, modality_deviation
+from wsad_core.reconstruction.keys import run_key
+from wsad_core.reconstruction.resize import batch_to_size, maps_to_size, masks_to_size
+from wsad_core.reconstruction.seeding import seeded_global_rng, seeded_init
 from wsad_core.training import autocast
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ _INIT_STREAM, _TRAIN_STREAM = 1, 2
 
 
 class ReconstructionSegmenter(abc.ABC):
-    """Base of ``ae`` and ``dae``.
+    """Base of reconstruction segmenters (``ae``, ``dae``, the diffusion models).
 
     Args:
         options: the method's validated options (must have ``image_size`` and

@@ -1,4 +1,4 @@
-"""Deviation records shared by the published baselines ``ae``, ``dae`` and ``ame-cam``.
+"""Deviation records shared by methods trained on healthy slices (``ae``, ``dae``, ``ame-cam``, the DDPMs).
 
 Every way a run departs from its paper is a :class:`~wsad_core.Deviation` (issue 12): the
 core prints them on every result row, so a reduced CPU run or a borrowed data rule can
