@@ -148,6 +148,14 @@ class ReconstructionSegmenter(abc.ABC):
     def prepare(self, slices: SliceSet) -> None:  # noqa: B027 - optional hook
         """Per-call statistics needed by :meth:`residual` (e.g. per-volume quantiles)."""
 
+    def reconstruct(self, model: torch.nn.Module, images: torch.Tensor, part: slice) -> torch.Tensor:
+        """The reconstruction of one prediction batch (``part`` of the slices): ``model(images)`` by default.
+
+        Diffusion models override it (noise to a timestep, then denoise).
+        """
+        del part
+        return model(images)
+
     # --- training -------------------------------------------------------------------
     def fit(
         self,
@@ -213,11 +221,56 @@ class ReconstructionSegmenter(abc.ABC):
                 part = slice(start, start + step)
                 images = batch_to_size(slices.images[part], size, device)
                 with autocast(self.context.device, self.context.amp):
-                    reconstruction = model(images)
+                    reconstruction = self.reconstruct(model, images, part)
                 residuals[part] = self.residual(images, reconstruction.float(), slices, part)
                 brain[part] = masks_to_size(slices.brain_masks[part], size, device)[:, 0].cpu().numpy()
         maps = maps_to_size(self.postprocess(residuals, brain, slices), slices.spatial_shape)
         return ScoreMaps(np.where(slices.brain_masks, maps, 0.0).astype(np.float32), kind="score")
+
+    # --- persistence (wsad predict, wsad export) -------------------------------------------
+    #: The options model, to rebuild the segmenter from a saved file.
+    options_model: ClassVar[type[Any] | None] = None
+
+    def save(self, path: str | Path) -> Path:
+        """The trained weights with the options, modalities and training facts (``weights_only`` loadable).
+
+        Raises:
+            ContractError: nothing was trained yet.
+        """
+        from wsad_core.training import save_weights
+
+        if self.model is None:
+            raise ContractError(f"{self.method}: save() called before fit()")
+        meta = {
+            "format": self.format,
+            "options": self.options.model_dump(mode="json"),
+            "modalities": list(self._modalities),
+            "validated": self.validated,
+            "facts": {k: v for k, v in self._facts.items() if isinstance(v, str | int | float | bool | None)},
+        }
+        return save_weights(path, self.model, meta)
+
+    @classmethod
+    def load(cls, path: str | Path, context: BuildContext) -> ReconstructionSegmenter:
+        """A segmenter ready to predict, from a file written by :meth:`save`.
+
+        Raises:
+            DataError: the file is missing, unreadable or written by another method.
+        """
+        from wsad_core import DataError
+        from wsad_core.training import load_weights, read_checkpoint
+
+        meta = read_checkpoint(path).get("meta") or {}
+        if meta.get("format") != cls.format or cls.options_model is None:
+            raise DataError(f"{path} is not a {cls.method} weights file", hint=f"write it with {cls.__name__}.save()")
+        segmenter = cls(cls.options_model.model_validate(meta["options"]), context)
+        segmenter._modalities = tuple(meta["modalities"])
+        segmenter.validated = meta.get("validated")
+        segmenter._facts = dict(meta.get("facts") or {})
+        model = segmenter.build_model(len(segmenter._modalities)).to(context.torch_device())
+        load_weights(path, model, map_location=context.torch_device())
+        segmenter.model = model
+        return segmenter
 
     def _fitted(self, slices: SliceSet) -> torch.nn.Module:
         if self.model is None:

@@ -13,10 +13,11 @@ Subclass :class:`PluginConformance` in a test module of the plugin package::
 pytest then collects the checks below: registration through the ``wsad`` entry-point
 group, a well-formed spec, option validation, the role's shape/dtype/range contract on
 a tiny synthetic batch on CPU, determinism under a seed, test slices reaching the plugin
-with labels hidden (and outputs that do not change when they are shown), and presence in
-``wsad plugins --json``. A second level is opt-in: with ``learning_floor = 0.7`` the
-plugin must, after its own short training on the synthetic lesion set, rank lesion pixels
-above healthy ones with a pixel AUROC above 0.7 (a constant map scores 0.5 and fails).
+with labels hidden (and outputs that do not change when they are shown), the saved state
+restoring the same outputs (plugins with a ``loader``), and presence in ``wsad plugins
+--json``. A second level is opt-in: with ``learning_floor = 0.7`` the plugin must, after its
+own short training on the synthetic lesion set, rank lesion pixels above healthy ones with a pixel
+AUROC above 0.7 (a constant map scores 0.5 and fails).
 """
 
 from __future__ import annotations
@@ -242,6 +243,26 @@ class PluginConformance:
         hidden = maps_of(_apply(host, self.role, self.plugin_name, obj, batch, batch.test))
         shown = maps_of(_apply(host, self.role, self.plugin_name, obj, batch, revealed(batch.test, batch.test_truth)))
         np.testing.assert_array_equal(hidden, shown)
+
+    def test_saved_state_restores_the_same_outputs(
+        self, host: PluginHost, spec: PluginSpec, batch: ToyBatch, tmp_path_factory: pytest.TempPathFactory
+    ) -> None:
+        """With a ``loader``: what ``loader(path, context)`` restores gives the trained object's outputs exactly.
+
+        The trained object's ``save(path)`` runs after fit; the loader gets a fresh work directory, as in
+        ``wsad predict`` on another machine.
+        """
+        if spec.loader is None:
+            pytest.skip("the plugin declares no loader (wsad predict cannot restore it)")
+        trained = host.create(self.role, self.plugin_name, self.options, _context(tmp_path_factory.mktemp("a"), 0))
+        _fit(host, self.role, self.plugin_name, trained, batch)
+        path = tmp_path_factory.mktemp("saved") / "trained.state"
+        trained.save(path)
+        restored = spec.loader(path, _context(tmp_path_factory.mktemp("b"), 0))
+        before = _output_arrays(_apply(host, self.role, self.plugin_name, trained, batch, batch.test))
+        after = _output_arrays(_apply(host, self.role, self.plugin_name, restored, batch, batch.test))
+        for first, second in zip(before, after, strict=True):
+            np.testing.assert_array_equal(first, second)
 
     def test_learns_on_synthetic_lesions(self, host: PluginHost, tmp_path_factory: pytest.TempPathFactory) -> None:
         """Opt-in (``learning_floor``): the maps rank lesion pixels above healthy ones better than chance."""

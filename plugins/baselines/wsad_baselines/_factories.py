@@ -17,7 +17,17 @@ if TYPE_CHECKING:
     from wsad_baselines.zscore import ZScoreGenerator
     from wsad_core import BuildContext
 
-__all__ = ["build_ae", "build_ame_cam", "build_dae", "build_unet", "build_zscore", "load_unet", "load_zscore"]
+__all__ = [
+    "build_ae",
+    "build_ame_cam",
+    "build_dae",
+    "build_unet",
+    "build_zscore",
+    "load_ae",
+    "load_dae",
+    "load_unet",
+    "load_zscore",
+]
 
 
 def build_zscore(options: ZScoreOptions, context: BuildContext) -> ZScoreGenerator:
@@ -67,3 +77,17 @@ def build_dae(options: DAEOptions, context: BuildContext) -> DAESegmenter:
     from wsad_baselines.dae import DAESegmenter
 
     return DAESegmenter(options, context)
+
+
+def load_ae(path: Path, context: BuildContext) -> AESegmenter:
+    """A trained ``ae`` segmenter from the file its ``save`` wrote."""
+    from wsad_baselines.ae import AESegmenter
+
+    return AESegmenter.load(path, context)  # type: ignore[return-value]
+
+
+def load_dae(path: Path, context: BuildContext) -> DAESegmenter:
+    """A trained ``dae`` segmenter from the file its ``save`` wrote."""
+    from wsad_baselines.dae import DAESegmenter
+
+    return DAESegmenter.load(path, context)  # type: ignore[return-value]

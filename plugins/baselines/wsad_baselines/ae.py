@@ -53,6 +53,7 @@ class AESegmenter(ReconstructionSegmenter):
 
     method = "ae"
     format = "wsad-baselines.ae/1"
+    options_model = AEOptions
     setting_fields = METHOD_FIELDS_AE
     prediction_fields = frozenset(
         {"residual", "erosion_iterations", "hyperintensity_quantile", "median", "median_size", "predict_batch_size"}

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsad_baselines.config_recon import METHOD_FIELDS_DAE
+from wsad_baselines.config_recon import METHOD_FIELDS_DAE, DAEOptions
 from wsad_baselines.torch_recon import DenoisingUNet
 from wsad_core import Deviation, SliceSet
 from wsad_core.reconstruction.data import HealthySlices, LazyBatches
@@ -72,6 +72,7 @@ class DAESegmenter(ReconstructionSegmenter):
 
     method = "dae"
     format = "wsad-baselines.dae/1"
+    options_model = DAEOptions
     setting_fields = METHOD_FIELDS_DAE
     prediction_fields = frozenset({"median_size", "predict_batch_size"})
     healthy_cohort = False  # §3: the paper, too, trains on the tumour-free slices of its training patients

@@ -13,6 +13,8 @@ from wsad_baselines._factories import (
     build_dae,
     build_unet,
     build_zscore,
+    load_ae,
+    load_dae,
     load_unet,
     load_zscore,
 )
@@ -78,6 +80,7 @@ def wsad_register_segmenters() -> list[SegmenterSpec]:
             "eroded brain with hyperintensity prior and 3-D median (unbounded score map).",
             options=AEOptions,
             factory=build_ae,
+            loader=load_ae,
             citation="Baur et al., Autoencoders for unsupervised anomaly segmentation in brain MR images: "
             "a comparative study, Medical Image Analysis 2021",
             license=_LICENSE,
@@ -91,6 +94,7 @@ def wsad_register_segmenters() -> list[SegmenterSpec]:
             "|x - x_hat| in the eroded brain, 5x5 median (unbounded score map).",
             options=DAEOptions,
             factory=build_dae,
+            loader=load_dae,
             citation="Kascenas et al., Denoising autoencoders for unsupervised anomaly detection in brain MRI, "
             "MIDL 2022",
             license=_LICENSE,
