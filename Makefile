@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.wsad-installed
-PLUGINS := plugins/baselines plugins/ddpt plugins/medsam plugins/rasalore
+PLUGINS := plugins/baselines plugins/ddpt plugins/medsam plugins/rasalore plugins/diffusion
 
 .PHONY: setup demo test test-all lint bench clean
 
