@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 import torch
@@ -11,6 +9,7 @@ from wsad_baselines.torch_model import ReferenceUNet
 from wsad_baselines.unet import UNetSegmenter
 
 from wsad_core import ConfigError, ContractError, DataError, Label, MaskSet
+from wsad_core.testing import InterruptAt
 
 # Tiny and fast: 3 levels of 8/16/32 channels, 32 training slices of 64 x 64.
 TINY = {"channels": (8, 16, 32), "batch_size": 8, "epochs": 8, "learning_rate": 1e-2}
@@ -77,24 +76,6 @@ def test_seeded_training_is_deterministic_on_cpu(context_factory, make_toy):
     assert not np.array_equal(a, c)
 
 
-class _InterruptAt:
-    """A progress reporter that raises when the given bar starts (simulates a killed run)."""
-
-    def __init__(self, description):
-        self.description = description
-
-    @contextlib.contextmanager
-    def task(self, description, total):
-        if description == self.description:
-            raise KeyboardInterrupt
-        yield _Quiet()
-
-
-class _Quiet:
-    def advance(self, steps=1, **fields):
-        pass
-
-
 def test_interrupted_training_resumes_bit_identically(context_factory, make_toy):
     toy = make_toy(16, 48, seed=5)
     test = make_toy(6, 48, seed=15, hidden=True).slices
@@ -102,7 +83,7 @@ def test_interrupted_training_resumes_bit_identically(context_factory, make_toy)
     expected = _fit(context_factory(seed=0, name="straight"), toy, **options).predict(test).scores
 
     with pytest.raises(KeyboardInterrupt):
-        _fit(context_factory(seed=0, name="resumed", progress=_InterruptAt("unet 3/4")), toy, **options)
+        _fit(context_factory(seed=0, name="resumed", progress=InterruptAt("unet 3/4")), toy, **options)
     resumed = _fit(context_factory(seed=0, name="resumed"), toy, **options)
     assert resumed.history.resumed_at == [2]
     assert np.array_equal(resumed.predict(test).scores, expected)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import opensimplex
@@ -17,6 +15,7 @@ from wsad_diffusion.noise import simplex_field, simplex_noise
 from wsad_diffusion.segmenter import DDPMSegmenter, MDDPMSegmenter, PDDPMSegmenter
 
 from wsad_core import Label, SliceSet
+from wsad_core.testing import InterruptAt
 
 TINY = {
     "image_size": 32, "channels": (16, 32), "num_res_blocks": 1, "num_head_channels": 16, "norm_groups": 8,
@@ -136,29 +135,13 @@ def test_training_lowers_the_loss_and_an_epoch_is_one_slice_per_volume(wsad_cont
     assert np.mean(history.train_loss[-5:]) < 0.5 * history.train_loss[0]
 
 
-class _InterruptAt:
-    """A progress reporter that raises when the named bar starts (a killed run)."""
-
-    def __init__(self, description: str) -> None:
-        self.description = description
-
-    @contextlib.contextmanager
-    def task(self, description: str, total: int) -> Iterator[object]:
-        if description == self.description:
-            raise KeyboardInterrupt
-        yield self
-
-    def advance(self, steps: int = 1, **fields: object) -> None:
-        pass
-
-
 def test_an_interrupted_training_resumes_to_the_same_maps(wsad_context_factory) -> None:
     options = DDPMOptions(**(TINY | {"epochs": 4}))
     train, test = _slices(16), _slices(8, seed=1, labels=Label.UNKNOWN)
     straight = DDPMSegmenter(options, wsad_context_factory(name="straight"))
     straight.fit(train)
     with pytest.raises(KeyboardInterrupt):
-        DDPMSegmenter(options, wsad_context_factory(name="resumed", progress=_InterruptAt("ddpm 3/4"))).fit(train)
+        DDPMSegmenter(options, wsad_context_factory(name="resumed", progress=InterruptAt("ddpm 3/4"))).fit(train)
     resumed = DDPMSegmenter(options, wsad_context_factory(name="resumed"))
     resumed.fit(train)
     assert resumed.history is not None

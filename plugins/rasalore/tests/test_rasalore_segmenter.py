@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 
@@ -14,6 +13,7 @@ from wsad_rasalore.segmenter import RasaloreSegmenter
 from wsad_rasalore.torch_model import NetOutput
 
 from wsad_core import ConfigError, ContractError, DataError, Label, MaskSet
+from wsad_core.testing import InterruptAt
 
 TINY = {"input_size": 16, "num_points": 16, "embed_dim": 16, "width_divisor": 8, "batch_size": 8}
 
@@ -22,24 +22,6 @@ def _fit(context, toy, masks=None, **overrides):
     segmenter = RasaloreSegmenter(RasaloreOptions(**(TINY | {"epochs": 1} | overrides)), context)
     segmenter.fit(toy.slices, masks if masks is not None else toy.noisy_masks())
     return segmenter
-
-
-class _Interrupt:
-    """A progress reporter that raises when the named bar starts (a killed run)."""
-
-    def __init__(self, description):
-        self.description = description
-
-    @contextlib.contextmanager
-    def task(self, description, total):
-        if description == self.description:
-            raise KeyboardInterrupt
-        yield _Quiet()
-
-
-class _Quiet:
-    def advance(self, steps=1, **fields):
-        pass
 
 
 def test_fit_predict_contract_and_provenance(context_factory, make_toy):
@@ -104,7 +86,7 @@ def test_interrupted_training_resumes_bit_identically(context_factory, make_toy)
     toy, test = make_toy(8), make_toy(4, seed=9, hidden=True)
     expected = _fit(context_factory(name="straight"), toy, epochs=3).predict(test.slices).scores
     with pytest.raises(KeyboardInterrupt):
-        _fit(context_factory(name="resumed", progress=_Interrupt("rasalore 3/3")), toy, epochs=3)
+        _fit(context_factory(name="resumed", progress=InterruptAt("rasalore 3/3")), toy, epochs=3)
     resumed = _fit(context_factory(name="resumed"), toy, epochs=3)
     assert resumed.histories["bridge"].resumed_at == [2]
     assert np.array_equal(resumed.predict(test.slices).scores, expected)
