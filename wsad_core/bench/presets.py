@@ -61,6 +61,17 @@ _CPU_OPTIONS: dict[str, dict[str, Any]] = {
     "ddpt": {"epochs": 3},
     # Diffusion models: a 1.2 M-parameter UNet at 64² (published 34.5 M at 96²), every healthy slice each epoch
     # (published: one per volume, 1600 epochs); about 2 s per step of 16 slices on 2 cores.
+    # Patch2Loc: 96² slices (12-px patches), 500 steps of 2048 patches (published 15000 of 32384 at 192²),
+    # a patch centre every 4th pixel at test with bilinear up-sampling (published: every pixel).
+    "patch2loc": {
+        "image_size": 96,
+        "patches_per_batch": 2048,
+        "slices_per_batch": 32,
+        "epochs": 10,
+        "batches_per_epoch": 50,
+        "stride": 4,
+        "erosion_iterations": 3,
+    },
     "ddpm": _CPU_DIFFUSION,
     "pddpm": {**_CPU_DIFFUSION, "patch_size": 32},
     "mddpm": {**_CPU_DIFFUSION, "patch_size": 32},

@@ -11,8 +11,10 @@ if TYPE_CHECKING:
     from wsad_baselines.amecam import AmeCamGenerator
     from wsad_baselines.config import UNetOptions, ZScoreOptions
     from wsad_baselines.config_amecam import AmeCamOptions
+    from wsad_baselines.config_patch2loc import Patch2LocOptions
     from wsad_baselines.config_recon import AEOptions, DAEOptions
     from wsad_baselines.dae import DAESegmenter
+    from wsad_baselines.patch2loc import Patch2LocSegmenter
     from wsad_baselines.unet import UNetSegmenter
     from wsad_baselines.zscore import ZScoreGenerator
     from wsad_core import BuildContext
@@ -21,10 +23,12 @@ __all__ = [
     "build_ae",
     "build_ame_cam",
     "build_dae",
+    "build_patch2loc",
     "build_unet",
     "build_zscore",
     "load_ae",
     "load_dae",
+    "load_patch2loc",
     "load_unet",
     "load_zscore",
 ]
@@ -91,3 +95,17 @@ def load_dae(path: Path, context: BuildContext) -> DAESegmenter:
     from wsad_baselines.dae import DAESegmenter
 
     return DAESegmenter.load(path, context)  # type: ignore[return-value]
+
+
+def build_patch2loc(options: Patch2LocOptions, context: BuildContext) -> Patch2LocSegmenter:
+    """The ``patch2loc`` segmenter for ``options``."""
+    from wsad_baselines.patch2loc import Patch2LocSegmenter
+
+    return Patch2LocSegmenter(options, context)
+
+
+def load_patch2loc(path: Path, context: BuildContext) -> Patch2LocSegmenter:
+    """A trained ``patch2loc`` segmenter from the file its ``save`` wrote."""
+    from wsad_baselines.patch2loc import Patch2LocSegmenter
+
+    return Patch2LocSegmenter.load(path, context)  # type: ignore[return-value]

@@ -11,15 +11,18 @@ from wsad_baselines._factories import (
     build_ae,
     build_ame_cam,
     build_dae,
+    build_patch2loc,
     build_unet,
     build_zscore,
     load_ae,
     load_dae,
+    load_patch2loc,
     load_unet,
     load_zscore,
 )
 from wsad_baselines.config import UNetOptions, ZScoreOptions
 from wsad_baselines.config_amecam import AmeCamOptions
+from wsad_baselines.config_patch2loc import Patch2LocOptions
 from wsad_baselines.config_recon import AEOptions, DAEOptions
 from wsad_core import GeneratorSpec, IOContract, SegmenterSpec, hookimpl
 
@@ -97,6 +100,19 @@ def wsad_register_segmenters() -> list[SegmenterSpec]:
             loader=load_dae,
             citation="Kascenas et al., Denoising autoencoders for unsupervised anomaly detection in brain MRI, "
             "MIDL 2022",
+            license=_LICENSE,
+            io=IOContract(output_kind="score", deterministic=True),
+            needs_pseudo_masks=False,
+        ),
+        SegmenterSpec(
+            name="patch2loc",
+            summary="Patch2Loc: ResNet-18 regresses a patch's location in its slice with its uncertainty (beta-NLL) "
+            "on healthy slices; score = log location error + log variance (unbounded, log scale).",
+            options=Patch2LocOptions,
+            factory=build_patch2loc,
+            loader=load_patch2loc,
+            citation="Baker & Brockmeier, Patch2Loc: Learning to Localize Patches for Unsupervised Brain Lesion "
+            "Detection, AISTATS 2026",
             license=_LICENSE,
             io=IOContract(output_kind="score", deterministic=True),
             needs_pseudo_masks=False,
