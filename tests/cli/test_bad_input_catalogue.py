@@ -221,7 +221,8 @@ KINDS: dict[str, Kind] = {
     "unknown option": Kind(lambda t, p: _run(t, p, "-o", "generator.nope=1"), "nope"),
     "option out of range": Kind(lambda t, p: _run(t, p, "-o", "data.preprocess.size=3"), "size"),
     "override without =": Kind(lambda t, p: _run(t, p, "-o", "generator.threshold"), "key=value"),
-    "override unparsable value": Kind(lambda t, p: _run(t, p, "-o", "generator.threshold=[1,"), "cannot parse"),
+    # Not YAML: taken as the text "[1,", which the option then rejects by name.
+    "override unparsable value": Kind(lambda t, p: _run(t, p, "-o", "generator.threshold=[1,"), "threshold"),
     "bad lesion_labels": Kind(lambda t, p: _run(t, p, "-o", "data.preprocess.lesion_labels=[0]"), "lesion_labels"),
     "bad threshold rule": Kind(lambda t, p: _run(t, p, "--threshold", "best"), "best"),
     "config file missing": Kind(_config_file(None), "run.yaml"),

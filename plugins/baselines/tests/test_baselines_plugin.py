@@ -30,7 +30,7 @@ def test_installed_plugin_loads_through_entry_points():
     statuses = {s.name: s for s in PluginHost(disabled=()).statuses()}
     status = statuses["baselines"]
     assert status.state == "ok", status.error
-    assert status.specs == {"generator": ["ame-cam", "zscore"], "segmenter": ["ae", "dae", "unet"]}
+    assert status.specs == {"generator": ["ame-cam", "zscore"], "segmenter": ["ae", "dae", "patch2loc", "unet"]}
 
 
 def test_specs_are_labelled_reference_baselines(host):
