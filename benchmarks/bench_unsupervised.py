@@ -7,7 +7,8 @@ from :mod:`wsad_core.bench.presets`):
   synthetic healthy slices, divided by the slices in the step (Patch2Loc: by ``slices_per_batch``, its patches
   drawn from them);
 * **infer ms/slice**: the segmenter's own ``predict`` on ``--slices`` synthetic 240² slices (resizing, test noise,
-  every grid box or patch, post-processing), with untrained weights (cost does not depend on them).
+  every grid box or patch, post-processing), with untrained weights (cost does not depend on them), after a
+  warm-up call on one slice.
 
 Median of ``--repeats`` after a warm-up; ``--sizes cpu`` alone skips the slow published sizes. Usage::
 
@@ -76,6 +77,7 @@ def measure(method: str, size: str, slices: int, repeats: int) -> dict:
     train_seconds = time_call(step, repeats)
     segmenter.model, segmenter._modalities = model, ("t2",)
     test = _slices(slices)
+    segmenter.predict(_slices(1))  # warm-up: one-time costs (numba compilation of the noise, oneDNN primitives)
     start = time.perf_counter()
     segmenter.predict(test)
     infer_seconds = time.perf_counter() - start
