@@ -14,6 +14,7 @@ residual and the post-processing, and says how its run departs from its paper
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -131,11 +132,35 @@ class ReconstructionSegmenter(abc.ABC):
     def validation(self, model: torch.nn.Module, data: HealthySlices) -> Callable[[], float]:
         """The validation loss over ``data`` (healthy validation slices), as a callable."""
 
-    @abc.abstractmethod
     def run_training(
         self, model: torch.nn.Module, data: HealthySlices, validate: Callable[[], float] | None, checkpoint_dir: Path
     ) -> TrainingHistory:
-        """Train ``model`` with the core loop."""
+        """``options.epochs`` epochs of :meth:`epoch_batches` through the core loop (checkpoints, resume).
+
+        Keeps the lowest validation loss when ``options.selection`` is ``"best-validation"`` and there is
+        validation data, else the last epoch; the scheduler comes from :meth:`configure`, gradient clipping
+        from ``options.grad_clip`` where the options have it. Methods with another loop (early stopping)
+        override it.
+        """
+        from wsad_core.training import train
+
+        options = self.options
+        selection = options.selection if validate is not None else "last"
+        optimizer, scheduler = self.configure(model)
+        return train(
+            model=model,
+            optimizer=optimizer,
+            loss_fn=self.loss,  # (model, batch): DDP-ready under torchrun
+            batches=functools.partial(self.epoch_batches, data),
+            epochs=options.epochs,
+            context=self.context,
+            checkpoint_dir=checkpoint_dir,
+            scheduler=scheduler,
+            validate=validate if selection == "best-validation" else None,
+            selection=selection,
+            grad_clip=getattr(options, "grad_clip", None),
+            description=self.method,
+        )
 
     @abc.abstractmethod
     def residual(self, images: torch.Tensor, reconstruction: torch.Tensor, slices: SliceSet, part: slice) -> np.ndarray:

@@ -14,9 +14,7 @@ selection keeps the pseudo-epoch with the lowest validation loss.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +28,7 @@ from wsad_core.reconstruction.data import HealthySlices, LazyBatches
 from wsad_core.reconstruction.deviations import input_normalisation
 from wsad_core.reconstruction.postprocess import avgpool_erode, median_2d
 from wsad_core.reconstruction.segmenter import ReconstructionSegmenter
-from wsad_core.training import TrainingHistory, derive_seed, train
+from wsad_core.training import derive_seed
 
 __all__ = ["DAESegmenter", "coarse_noise"]
 
@@ -166,28 +164,6 @@ class DAESegmenter(ReconstructionSegmenter):
             return total / count
 
         return validate
-
-    def run_training(
-        self, model: torch.nn.Module, data: HealthySlices, validate: Callable[[], float] | None, checkpoint_dir: Path
-    ) -> TrainingHistory:
-        """Pseudo-epochs through the core loop; best validation loss unless ``selection='last'``."""
-        options = self.options
-        selection = options.selection if validate is not None else "last"
-        optimizer, scheduler = self.configure(model)
-        return train(
-            model=model,
-            optimizer=optimizer,
-            loss_fn=self.loss,  # (model, batch): DDP-ready under torchrun
-            batches=functools.partial(self.epoch_batches, data),
-            epochs=options.epochs,
-            context=self.context,
-            checkpoint_dir=checkpoint_dir,
-            scheduler=scheduler,
-            validate=validate if selection == "best-validation" else None,
-            selection=selection,
-            grad_clip=options.grad_clip,
-            description="dae",
-        )
 
     def residual(self, images: torch.Tensor, reconstruction: torch.Tensor, slices: SliceSet, part: slice) -> np.ndarray:
         """Channel-mean absolute residual ``(B, S, S)``."""

@@ -14,9 +14,7 @@ percent (the official code divides by the number of brain slices of the 192×192
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +35,7 @@ from wsad_core.reconstruction import (
     masks_to_size,
     median_3d,
 )
-from wsad_core.training import TrainingHistory, derive_seed, train
+from wsad_core.training import derive_seed
 
 __all__ = ["Patch2LocSegmenter", "slice_positions"]
 
@@ -175,26 +173,6 @@ class Patch2LocSegmenter(ReconstructionSegmenter):
                 return float(self.loss(model, batch))
 
         return validate
-
-    def run_training(
-        self, model: torch.nn.Module, data: HealthySlices, validate: Callable[[], float] | None, checkpoint_dir: Path
-    ) -> TrainingHistory:
-        """Epochs through the core loop; the lowest validation loss unless ``selection='last'``."""
-        options = self.options
-        selection = options.selection if validate is not None else "last"
-        optimizer, _ = self.configure(model)
-        return train(
-            model=model,
-            optimizer=optimizer,
-            loss_fn=self.loss,
-            batches=functools.partial(self.epoch_batches, data),
-            epochs=options.epochs,
-            context=self.context,
-            checkpoint_dir=checkpoint_dir,
-            validate=validate if selection == "best-validation" else None,
-            selection=selection,
-            description=self.method,
-        )
 
     # --- prediction -------------------------------------------------------------------------
     def residual(self, images: torch.Tensor, reconstruction: torch.Tensor, slices: SliceSet, part: slice) -> np.ndarray:

@@ -14,11 +14,9 @@ case gives the maps the run wrote.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,7 +31,7 @@ from wsad_core.reconstruction import (
     input_normalisation,
     median_3d,
 )
-from wsad_core.training import TrainingHistory, derive_seed, train
+from wsad_core.training import derive_seed
 from wsad_diffusion.config import SETTING_FIELDS, DDPMOptions, MDDPMOptions, PDDPMOptions
 from wsad_diffusion.masking import grid_boxes, mask_batch
 from wsad_diffusion.networks import build_scheduler, build_unet, predict_x0
@@ -194,26 +192,6 @@ class DDPMSegmenter(ReconstructionSegmenter):
             return total / count
 
         return validate
-
-    def run_training(
-        self, model: torch.nn.Module, data: HealthySlices, validate: Callable[[], float] | None, checkpoint_dir: Path
-    ) -> TrainingHistory:
-        """Epochs through the core loop (checkpoints, resume); lowest validation loss unless ``selection='last'``."""
-        options = self.options
-        selection = options.selection if validate is not None else "last"
-        optimizer, _ = self.configure(model)
-        return train(
-            model=model,
-            optimizer=optimizer,
-            loss_fn=self.loss,
-            batches=functools.partial(self.epoch_batches, data),
-            epochs=options.epochs,
-            context=self.context,
-            checkpoint_dir=checkpoint_dir,
-            validate=validate if selection == "best-validation" else None,
-            selection=selection,
-            description=self.method,
-        )
 
     # --- prediction -------------------------------------------------------------------------
     def prepare(self, slices: SliceSet) -> None:
