@@ -182,11 +182,25 @@ class SegmenterSpec(PluginSpec):
         prompted_by_pseudo_masks: ``True`` for segmenters that also need the generator's
             masks of the slices they predict (e.g. MedSAM prompted with pseudo-mask boxes):
             the core then calls ``predict(slices, pseudo_masks=...)``.
+        uses_validation_masks: whether ``fit`` reads the validation patients' pseudo-masks
+            for these options (checkpoint selection on them, for example): ``True``, ``False``
+            or a function of the validated options. When it says ``False`` (and no learning
+            curves are asked for) the generator and refiner skip the validation patients'
+            slices -- for a MedSAM refiner, the most expensive work of a run -- and ``fit``
+            gets ``validation_masks=None``.
     """
 
     role: ClassVar[Role] = "segmenter"
     needs_pseudo_masks: bool = True
     prompted_by_pseudo_masks: bool = False
+    uses_validation_masks: bool | Callable[[Any], bool] = True
+
+    def reads_validation_masks(self, options: Any) -> bool:
+        """Whether ``fit`` with ``options`` reads validation pseudo-masks (see ``uses_validation_masks``)."""
+        if not self.needs_pseudo_masks:
+            return False
+        rule = self.uses_validation_masks
+        return bool(rule(options)) if callable(rule) else bool(rule)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -26,6 +26,7 @@ from wsad_core.pipeline.plan import PipelinePlan, PlannedStage, plan_pipeline
 from wsad_core.pipeline.selection import ValidationDice
 from wsad_core.pipeline.stages import StageOutputs, run_stages
 from wsad_core.pipeline.storage import RunStages, SharedStages, StageStorage
+from wsad_core.plugins import with_stage_builder
 from wsad_core.results import RunDirectory, capture_environment, choose_overlay_slices
 from wsad_core.results.model_files import keep_trained
 from wsad_core.types import RunInfo, RunOutcome
@@ -151,8 +152,17 @@ def _follow(
     seed_everything(config.seed, deterministic=config.deterministic)
     data = load_run_data(config.data, host, progress)
     positions = choose_overlay_slices(list(data.test.slices.case_ids), data.test.lesion_pixels, config.output.overlays)
-    make_context = _context_factory(config, store, device, progress, data)
-    run_stages(plan, data, host, store, make_context, base_key=_base_key(config, data), overlay_positions=positions)
+    make_context = _context_factory(config, store, device, progress, data, host=host)
+    run_stages(
+        plan,
+        data,
+        host,
+        store,
+        make_context,
+        base_key=_base_key(config, data),
+        overlay_positions=positions,
+        learning_curves=config.output.learning_curves,
+    )
     info = RunInfo(run_id=out_dir.name, run_dir=str(out_dir), config={}, device=device, seed=config.seed)
     return RunOutcome(info, ())
 
@@ -175,6 +185,8 @@ def _context_factory(
     progress: ProgressReporter,
     data: RunData | None = None,
     curve_dir: Path | None = None,
+    *,
+    host: PluginHost | None = None,
 ) -> Callable[[PlannedStage, str | None], BuildContext]:
     def make(stage: PlannedStage, key: str | None = None) -> BuildContext:
         scorer = curve = None
@@ -188,7 +200,7 @@ def _context_factory(
                     curve = LearningCurve(curve_dir / CURVE_FILE, data.validation, positions, minimum, label)
         # Keyed work dirs are emptied when the stage's configuration changes, so a plugin
         # never resumes from a checkpoint of another configuration.
-        return BuildContext(
+        context = BuildContext(
             device=device,
             seed=config.seed,
             work_dir=store.work_dir(stage.role, key),
@@ -200,6 +212,8 @@ def _context_factory(
             validation_dice=scorer,
             learning_curve=curve,
         )
+        # Stages made of other plugins (SADM's stage I) build them through the same host and settings.
+        return context if host is None else with_stage_builder(context, host)
 
     return make
 
@@ -218,9 +232,18 @@ def _execute(
     data = load_run_data(config.data, host, progress)
     rundir.write_split(data.split.to_dict())
     positions = choose_overlay_slices(list(data.test.slices.case_ids), data.test.lesion_pixels, config.output.overlays)
-    make_context = _context_factory(config, store, device, progress, data, rundir.root)
+    make_context = _context_factory(config, store, device, progress, data, rundir.root, host=host)
     base_key = _base_key(config, data)
-    outputs = run_stages(plan, data, host, store, make_context, base_key=base_key, overlay_positions=positions)
+    outputs = run_stages(
+        plan,
+        data,
+        host,
+        store,
+        make_context,
+        base_key=base_key,
+        overlay_positions=positions,
+        learning_curves=config.output.learning_curves,
+    )
     if outputs.test_maps is None:
         raise ContractError("the pipeline produced no test maps")
     stages = {s.role: s.describe() for s in (plan.generator, plan.segmenter) if s is not None}

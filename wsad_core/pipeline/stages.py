@@ -93,10 +93,23 @@ def _trained_file(stage: PlannedStage, store: StageStorage, key: str) -> Path | 
     return path if stage.spec.loader is not None and path.is_file() else None
 
 
-def _mask_targets(plan: PipelinePlan, data: RunData, overlay_positions: list[int]) -> dict[str, SliceSet]:
+def _validation_masks_needed(plan: PipelinePlan, learning_curves: bool) -> bool:
+    """Whether anything reads the validation patients' pseudo-masks: a segmenter's ``fit`` or its curves."""
+    stage = plan.segmenter
+    if stage is None:
+        return True  # no segmenter: the masks are the result, and the diagnostics score them
+    spec = stage.spec
+    if not spec.needs_pseudo_masks:  # type: ignore[attr-defined]
+        return False
+    return learning_curves or spec.reads_validation_masks(stage.options)  # type: ignore[attr-defined]
+
+
+def _mask_targets(
+    plan: PipelinePlan, data: RunData, overlay_positions: list[int], *, learning_curves: bool = False
+) -> dict[str, SliceSet]:
     """The slice sets a mask stage processes, by name; test and final slices have labels hidden."""
     targets: dict[str, SliceSet] = {"train": data.train_view.select(data.train_view.where_label(Label.ANOMALOUS))}
-    if data.validation_view is not None:
+    if data.validation_view is not None and _validation_masks_needed(plan, learning_curves):
         view = data.validation_view
         targets["validation"] = view.select(view.where_label(Label.ANOMALOUS))
     test_hidden = data.test.slices.with_labels_hidden()
@@ -195,16 +208,19 @@ def run_stages(
     *,
     base_key: str,
     overlay_positions: list[int],
+    learning_curves: bool = False,
 ) -> StageOutputs:
     """Execute (or load from ``store``) every stage of ``plan`` on ``data``.
 
     Each stage has a *fit key* (plugin, version, options, upstream fit keys: what its
     trained state depends on, which names its work directory) and an *output key* (the fit
-    key plus the slice sets it produced masks for).
+    key plus the slice sets it produced masks for). The validation patients' slices get
+    pseudo-masks only when something reads them: the segmenter's ``fit`` (its spec's
+    ``uses_validation_masks``) or ``learning_curves`` (which plot the Dice against them).
     """
     outputs = StageOutputs()
     world = distributed.current()
-    targets = _mask_targets(plan, data, overlay_positions)
+    targets = _mask_targets(plan, data, overlay_positions, learning_curves=learning_curves)
     masks: dict[str, MaskSet] = {}
     key, source = base_key, ""
     target_sizes = ",".join(f"{name}={len(slices)}" for name, slices in targets.items())
@@ -240,7 +256,8 @@ def run_stages(
 
     if masks:
         outputs.train_masks = _expand(data.train_view, masks.get("train"), source)
-        outputs.validation_masks = _expand(data.validation_view, masks.get("validation"), source)
+        if "validation" in masks:  # absent when nothing reads them (``_validation_masks_needed``)
+            outputs.validation_masks = _expand(data.validation_view, masks["validation"], source)
         outputs.overlay_masks = masks["overlay"].masks if "overlay" in masks else None
     if plan.segmenter is None:
         outputs.test_maps = ScoreMaps(masks["final_test"].soft, "probability")

@@ -61,6 +61,11 @@ def wsad_register_generators() -> list[GeneratorSpec]:
     ]
 
 
+def _unet_reads_validation_masks(options: UNetOptions) -> bool:
+    """Only the 'best-validation' selection scores the validation patients' pseudo-masks."""
+    return options.selection == "best-validation"
+
+
 @hookimpl
 def wsad_register_segmenters() -> list[SegmenterSpec]:
     """The ``unet`` reference segmenter and the unsupervised ``ae`` and ``dae``."""
@@ -76,6 +81,7 @@ def wsad_register_segmenters() -> list[SegmenterSpec]:
             reference=True,
             io=IOContract(output_kind="probability", deterministic=True),
             needs_pseudo_masks=True,
+            uses_validation_masks=_unet_reads_validation_masks,
         ),
         SegmenterSpec(
             name="ae",

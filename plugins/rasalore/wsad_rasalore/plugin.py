@@ -15,6 +15,11 @@ CITATION = (
 )
 
 
+def _reads_validation_masks(options: RasaloreOptions) -> bool:
+    """Only the 'val-loss' selection scores the validation patients' pseudo-masks."""
+    return options.selection == "val-loss"
+
+
 @hookimpl
 def wsad_register_segmenters() -> list[SegmenterSpec]:
     """The ``rasalore`` segmenter."""
@@ -31,5 +36,6 @@ def wsad_register_segmenters() -> list[SegmenterSpec]:
             license="Apache-2.0",
             io=IOContract(output_kind="probability", deterministic=True),
             needs_pseudo_masks=True,
+            uses_validation_masks=_reads_validation_masks,
         )
     ]
