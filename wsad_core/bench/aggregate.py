@@ -57,7 +57,7 @@ def _paper_value(pipeline: BenchPipeline, dataset: BenchDataset, metric: str) ->
     method = pipeline.paper_method()
     if not (column and method and dataset.paper_dataset):
         return None
-    paper = paper_number(method, dataset.paper_dataset)
+    paper = paper_number(method, dataset.paper_dataset, pipeline.paper_table)
     return getattr(paper, column) / 100 if paper else None
 
 
@@ -101,6 +101,7 @@ def aggregate(records: list[JobRecord], config: BenchConfig) -> list[TableRow]:
                 "dataset": dataset.name,
                 "pipeline": pipeline.label,
                 "paper_row": pipeline.paper_method() or "",
+                "paper_table": pipeline.paper_table,
                 "paper_dataset": dataset.paper_dataset,
                 "target": "test",
             }

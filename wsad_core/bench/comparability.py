@@ -23,9 +23,9 @@ BENCH = "bench"
 _ROLES = ("generator", "refiner", "segmenter")
 
 
-def _paper_modality(method: str, paper_dataset: str) -> str | None:
+def _paper_modality(method: str, paper_dataset: str, table: int = 1) -> str | None:
     found = next(
-        (r.modality for r in paper_rows() if (r.table, r.method, r.dataset) == (1, method, paper_dataset)), None
+        (r.modality for r in paper_rows() if (r.table, r.method, r.dataset) == (table, method, paper_dataset)), None
     )
     return found.lower() if found else None
 
@@ -35,7 +35,7 @@ def pipeline_deviations(pipeline: BenchPipeline, dataset: BenchDataset) -> list[
     method = pipeline.paper_method()
     if pipeline.reference_only or not method or not dataset.paper_dataset:
         return []
-    if _paper_modality(method, dataset.paper_dataset) is None:
+    if _paper_modality(method, dataset.paper_dataset, pipeline.paper_table) is None:
         return []  # no published number for this row: nothing it could be compared with
     found = []
     published = PUBLISHED_PIPELINES.get(method)
@@ -49,7 +49,7 @@ def pipeline_deviations(pipeline: BenchPipeline, dataset: BenchDataset) -> list[
                         kind="substitute", what=role, used=used or "none", published=wanted or "none", source=BENCH
                     )
                 )
-    modality = _paper_modality(method, dataset.paper_dataset)
+    modality = _paper_modality(method, dataset.paper_dataset, pipeline.paper_table)
     used_modality = "+".join(dataset.modalities).lower()
     if modality is not None and used_modality != modality:
         found.append(Deviation(kind="modality", what="modality", used=used_modality, published=modality, source=BENCH))

@@ -54,6 +54,12 @@ class BenchPipeline(BaseModel):
         description="Method name in the paper's Table 1 for the reference column (default: the label; null: no "
         "paper row).",
     )
+    paper_table: Literal[1, 14, 15] = Field(
+        1,
+        description="The paper's table holding paper_row: 1 (main results) or the appendix's 14 (trained on "
+        "BraTS20, tested on BraTS21) and 15 (trained on BraTS21, tested on BraTS20), where the diffusion "
+        "baselines (DDPM, pDDPM, cDDPM, mDDPM) were retrained on healthy BraTS slices.",
+    )
     reference_only: bool = Field(
         False, description="Only the paper's number: the method is not implemented in wsad (the row says so)."
     )

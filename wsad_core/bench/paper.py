@@ -51,6 +51,11 @@ PUBLISHED_PIPELINES: dict[str, tuple[str | None, str | None, str | None]] = {
     "MedSAM+DDPT (box)": ("ddpt", None, "medsam-box"),
     "RASALoRE": ("ddpt", "medsam", "rasalore"),
     "RASALoRE without MedSAM": ("ddpt", None, "rasalore"),
+    # Appendix Tables 14/15 (the diffusion baselines retrained on healthy BraTS slices).
+    "DDPM": (None, None, "ddpm"),
+    "pDDPM": (None, None, "pddpm"),
+    "cDDPM": (None, None, "cddpm"),
+    "mDDPM": (None, None, "mddpm"),
 }
 
 

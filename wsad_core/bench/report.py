@@ -73,6 +73,18 @@ LEGEND = (
     f"elsewhere they are kept for context in parentheses, marked {_NOT_COMPARABLE} (not comparable). "
     "oracle: threshold chosen on the test labels — a ceiling, not a result."
 )
+_APPENDIX = (
+    "Numbers marked T14 or T15 come from the paper's appendix Tables 14 (trained on BraTS20, tested on BraTS21) "
+    "and 15 (trained on BraTS21, tested on BraTS20), where the diffusion baselines were retrained on healthy "
+    "BraTS slices and thresholded at 0.5 on the normalised residual."
+)
+
+
+def legend(config: BenchConfig) -> str:
+    """The legend under a table; it explains the appendix marks only where a row has them."""
+    if any(p.paper_table != 1 for p in config.pipelines):
+        return f"{LEGEND} {_APPENDIX}"
+    return LEGEND
 
 
 def _pct(mean: float | None, std: float | None) -> str:
@@ -130,6 +142,9 @@ def _paper_cell(row: TableRow | None) -> str:
     if row is None or row.get("paper_value") is None:
         return "—"
     value = f"{100 * row['paper_value']:.2f}"
+    table = row.get("paper_table") or 1
+    if table != 1:  # an appendix table: say which, every number elsewhere is Table 1's
+        value = f"{value} T{table}"
     if row.get("status") == "reference only":
         return value  # the paper's own row: nothing of ours beside it
     return value if row.get("comparable") else f"({value}) {_NOT_COMPARABLE}"
@@ -276,7 +291,8 @@ def render_overview(rows: Sequence[TableRow], config: BenchConfig) -> str:
             lines.append("| " + " | ".join(_md(c) for c in [label, *cells, text, _status(members)]) + " |")
         lines.append("")
     lines.append(
-        f"Per-slice Dice under each threshold rule; AUPRC and AUROC are threshold-free. {LEGEND} The paper columns "
+        f"Per-slice Dice under each threshold rule; AUPRC and AUROC are threshold-free. {legend(config)} The paper "
+        "columns "
         "sit beside the fixed:0.5 Dice, the paper's rule; in the other Dice columns the threshold rule is a further "
         "departure."
     )
@@ -292,7 +308,7 @@ def render_markdown(rows: Sequence[TableRow], config: BenchConfig, header: Mappi
         lines += _rule_table(rows, config, rule)
     lines += [
         "Values: mean ± std over seeds (and folds under cross-validation; std omitted for one run) of the per-job "
-        "means, in %. " + LEGEND,
+        "means, in %. " + legend(config),
         "",
     ]
     notes = sorted({(r["pipeline"], r["notes"]) for r in rows if r.get("notes")})
@@ -358,7 +374,7 @@ def render_latex(rows: Sequence[TableRow], config: BenchConfig) -> str:
             lines.append(" & ".join([label, *(_tex(c) for c in [*line.cells, *line.paper])]) + r" \\")
             unfinished += [f"{_tex(pipeline.label)} -- {_tex(status)}" for status in line.unfinished]
         title = _rule_heading(config.headline_protocol, rule).replace("`", "")
-        caption = f"{title}; mean ± std over runs (%). " + LEGEND
+        caption = f"{title}; mean ± std over runs (%). " + legend(config)
         lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{_tex(caption)}}}"]
         if footnotes or unfinished:
             lines.append(r"\par\footnotesize")
