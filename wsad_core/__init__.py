@@ -8,7 +8,7 @@ The public surface for plugin authors and users. Plugins import only from here::
 from __future__ import annotations
 
 from wsad_core._version import __version__
-from wsad_core.context import BuildContext, ProgressReporter, ProgressTask, SilentProgress
+from wsad_core.context import BuildContext, ProgressReporter, ProgressTask, SilentProgress, StageBuilder
 from wsad_core.data.config import PreprocessConfig, SplitConfig
 from wsad_core.data.index import MODALITIES, CaseRecord, DatasetIndex, VolumeRef
 from wsad_core.deviations import (
@@ -34,7 +34,7 @@ from wsad_core.errors import (
 )
 from wsad_core.hookspecs import hookimpl
 from wsad_core.plugins import PluginHost, PluginStatus
-from wsad_core.roles import EvaluationRequest, Evaluator, PseudoMaskGenerator, Refiner, Segmenter
+from wsad_core.roles import EvaluationRequest, Evaluator, PseudoMaskGenerator, Reconstructor, Refiner, Segmenter
 from wsad_core.specs import (
     DatasetSpec,
     EvaluatorSpec,
@@ -90,6 +90,7 @@ __all__ = [
     "ProgressReporter",
     "ProgressTask",
     "PseudoMaskGenerator",
+    "Reconstructor",
     "ReferenceSlices",
     "Refiner",
     "RefinerSpec",
@@ -103,6 +104,7 @@ __all__ = [
     "SilentProgress",
     "SliceSet",
     "SplitConfig",
+    "StageBuilder",
     "UnknownPluginError",
     "VolumeRef",
     "WeightsInfo",

@@ -9,13 +9,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from wsad_core.errors import ContractError
+
 if TYPE_CHECKING:
     import torch
 
     from wsad_core.data.config import PreprocessConfig
+    from wsad_core.specs import Role
     from wsad_core.types import ScoreMaps
 
-__all__ = ["BuildContext", "ProgressReporter", "ProgressTask", "SilentProgress"]
+__all__ = ["BuildContext", "ProgressReporter", "ProgressTask", "SilentProgress", "StageBuilder"]
 
 
 class ProgressTask(Protocol):
@@ -45,6 +48,27 @@ class SilentProgress:
         """A bar that is never drawn."""
         del description, total
         yield _SilentTask()
+
+
+class StageBuilder(Protocol):
+    """Builds another registered plugin's object for a plugin that composes stages (``BuildContext.build_stage``).
+
+    ``build_stage(role, name, options)`` validates ``options`` with that plugin's options model and calls its
+    factory; ``build_stage(role, name, options, state=path)`` restores a trained object with its spec's
+    ``loader`` instead (the file its ``save(path)`` wrote). The object gets a context with the same device,
+    seed, AMP flag and progress, and its own work directory ``work_dir / f"stage-{name}"`` (so an interrupted
+    inner training resumes there), without the outer stage's validation scorer or learning curve.
+
+    Raises:
+        UnknownPluginError: no such plugin.
+        ConfigError: invalid ``options``.
+        ContractError: ``state`` given for a plugin without a loader, or the object lacks the role's methods.
+    """
+
+    def __call__(
+        self, role: Role, name: str, options: Mapping[str, Any] | None = None, *, state: Path | None = None
+    ) -> Any:
+        """The built (or, with ``state``, restored) role object."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +111,23 @@ class BuildContext:
     preprocessing: PreprocessConfig | None = None
     validation_dice: Callable[[ScoreMaps], float] | None = None
     learning_curve: Callable[[int, ScoreMaps, Mapping[str, float]], None] | None = None
+    build_stage: StageBuilder | None = None
+
+    def stage(
+        self, role: Role, name: str, options: Mapping[str, Any] | None = None, *, state: Path | None = None
+    ) -> Any:
+        """Another registered plugin's object, built (or restored from ``state``) through :attr:`build_stage`.
+
+        Raises:
+            ContractError: this context has no ``build_stage`` (built by hand, outside the core's helpers).
+        """
+        if self.build_stage is None:
+            raise ContractError(
+                f"cannot build {role} {name!r}: this BuildContext has no build_stage",
+                hint="build the context with wsad_core.plugins.with_stage_builder(context, host), as wsad run, "
+                "wsad predict and the testing fixtures do",
+            )
+        return self.build_stage(role, name, options, state=state)
 
     def torch_device(self) -> torch.device:
         """``device`` as a :class:`torch.device`."""

@@ -18,8 +18,9 @@ import dataclasses
 import difflib
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from wsad_core.context import BuildContext
     from wsad_core.types import RunInfo, RunOutcome
 
-__all__ = ["ROLES", "PluginHost", "PluginStatus"]
+__all__ = ["ROLES", "PluginHost", "PluginStatus", "with_stage_builder"]
 
 log = logging.getLogger("wsad.plugins")
 
@@ -299,3 +300,52 @@ class PluginHost:
     def run_finished(self, outcome: RunOutcome) -> None:
         """Tell observers a run ended."""
         self._notify("wsad_run_finished", outcome=outcome)
+
+
+class _StageBuilder:
+    """The :class:`~wsad_core.context.StageBuilder` that :func:`with_stage_builder` puts into a context."""
+
+    def __init__(self, host: PluginHost | Callable[[], PluginHost], parent: BuildContext) -> None:
+        self._host, self._parent = host, parent
+
+    def _resolve(self) -> PluginHost:
+        # A factory is called on first use only: test fixtures must not load every plugin for contexts
+        # whose plugin never builds another one.
+        if not isinstance(self._host, PluginHost):
+            self._host = self._host()
+        return self._host
+
+    def __call__(
+        self, role: Role, name: str, options: Mapping[str, Any] | None = None, *, state: Path | None = None
+    ) -> Any:
+        host = self._resolve()
+        work_dir = Path(self._parent.work_dir) / f"stage-{name}"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        # The outer stage's validation scorer and learning curve describe its own maps, not the inner stage's.
+        inner = dataclasses.replace(
+            self._parent,
+            work_dir=work_dir,
+            logger=self._parent.logger.getChild(f"stage-{name}"),
+            validation_dice=None,
+            learning_curve=None,
+            build_stage=None,
+        )
+        inner = with_stage_builder(inner, host)
+        if state is None:
+            return host.create(role, name, options, inner)
+        spec = host.get(role, name)
+        if spec.loader is None:
+            raise ContractError(
+                f"{role} {name!r} cannot be restored from {state}: its plugin declares no loader",
+                hint="compose stages whose specs have a loader, or rebuild the stage from its options",
+            )
+        return spec.loader(Path(state), inner)
+
+
+def with_stage_builder(context: BuildContext, host: PluginHost | Callable[[], PluginHost]) -> BuildContext:
+    """``context`` whose ``build_stage`` builds other plugins registered with ``host`` (or ``host()``, on first use).
+
+    The built objects get the same device, seed, AMP flag and progress, their own work directory
+    ``context.work_dir / f"stage-{name}"``, and a ``build_stage`` of their own.
+    """
+    return dataclasses.replace(context, build_stage=_StageBuilder(host, dataclasses.replace(context, build_stage=None)))

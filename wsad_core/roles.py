@@ -43,6 +43,7 @@ __all__ = [
     "EvaluationRequest",
     "Evaluator",
     "PseudoMaskGenerator",
+    "Reconstructor",
     "Refiner",
     "Segmenter",
 ]
@@ -79,8 +80,10 @@ class Segmenter(Protocol):
         validation: SliceSet | None = None,
         validation_masks: MaskSet | None = None,
     ) -> None:
-        """Train. ``pseudo_masks`` is ``None`` for segmenters declaring ``needs_pseudo_masks=False``.
+        """Train on ``train`` (and ``pseudo_masks`` when given).
 
+        ``pseudo_masks`` is ``None`` for segmenters declaring ``needs_pseudo_masks=False``, unless
+        their spec sets ``accepts_pseudo_masks`` and the run has a generator.
         ``validation``/``validation_masks`` come from validation patients (pseudo-masks,
         never ground truth) and serve model selection.
         """
@@ -92,6 +95,19 @@ class Segmenter(Protocol):
         ``predict(slices, pseudo_masks=masks)`` with the generator's (and refiner's) masks
         of the same slices.
         """
+
+
+@runtime_checkable
+class Reconstructor(Protocol):
+    """A trained segmenter that also exposes its pseudo-healthy reconstructions (a "reconstruction plugin").
+
+    Every unsupervised segmenter built on :class:`wsad_core.reconstruction.ReconstructionSegmenter`
+    (``ae``, ``dae``, the diffusion models) is one after ``fit``; methods made of stages use it as
+    their reconstruction stage (SADM's stage I), built through ``BuildContext.stage``.
+    """
+
+    def reconstruct_slices(self, slices: SliceSet) -> np.ndarray:
+        """Reconstructions ``(N, C, H, W)`` float32 of ``slices``, in their order and at their size."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)

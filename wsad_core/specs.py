@@ -188,16 +188,26 @@ class SegmenterSpec(PluginSpec):
             curves are asked for) the generator and refiner skip the validation patients'
             slices -- for a MedSAM refiner, the most expensive work of a run -- and ``fit``
             gets ``validation_masks=None``.
+        accepts_pseudo_masks: with ``needs_pseudo_masks=False``: the segmenter trains without
+            pseudo-masks but uses them when the run has a generator (SADM: on the pseudo-masks
+            instead of synthetic anomalies). The core then allows ``--generator`` and passes its
+            masks to ``fit``; without a generator ``fit`` gets ``None``.
     """
 
     role: ClassVar[Role] = "segmenter"
     needs_pseudo_masks: bool = True
     prompted_by_pseudo_masks: bool = False
     uses_validation_masks: bool | Callable[[Any], bool] = True
+    accepts_pseudo_masks: bool = False
+
+    @property
+    def trains_on_pseudo_masks(self) -> bool:
+        """Whether ``fit`` gets the generator's masks when the run has one (needed or accepted)."""
+        return self.needs_pseudo_masks or self.accepts_pseudo_masks
 
     def reads_validation_masks(self, options: Any) -> bool:
         """Whether ``fit`` with ``options`` reads validation pseudo-masks (see ``uses_validation_masks``)."""
-        if not self.needs_pseudo_masks:
+        if not self.trains_on_pseudo_masks:
             return False
         rule = self.uses_validation_masks
         return bool(rule(options)) if callable(rule) else bool(rule)

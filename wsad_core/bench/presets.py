@@ -86,6 +86,20 @@ _CPU_OPTIONS: dict[str, dict[str, Any]] = {
     },
 }
 
+# SADM (baselines.md §6.4): stage I is the CPU cDDPM above; stage II at 64² with the paper's 3 levels at half
+# width (32/64/128: 1.0 M parameters for sadm_res, published 4.0 M at 64/128/256), 20 epochs over every
+# training slice (published 600 of one slice per volume), batch 16 (published 32).
+_CPU_SADM: dict[str, Any] = {
+    "reconstruction_options": _CPU_OPTIONS["cddpm"],
+    "image_size": 64,
+    "base_channels": 32,
+    "epochs": 20,
+    "epoch_sampling": "all-slices",
+    "batch_size": 16,
+}
+_CPU_OPTIONS["sadm"] = _CPU_SADM
+_CPU_OPTIONS["sadm_res"] = _CPU_SADM
+
 
 # RASALoRE's MedSAM prompting (rasalore.md §4, official MedSAM script): the tight box of *all*
 # foreground pixels of the min-maxed DDPT map (> 0.5), each side pushed out by 0..19 px in the

@@ -32,7 +32,7 @@ def _spec_report(host: PluginHost, spec: PluginSpec) -> dict[str, Any]:
         "io": asdict(spec.io),
         "options": spec.options.model_json_schema(),
     }
-    for extra in ("needs_pseudo_masks", "label", "headline"):
+    for extra in ("needs_pseudo_masks", "accepts_pseudo_masks", "label", "headline"):
         if hasattr(spec, extra):
             report[extra] = getattr(spec, extra)
     if spec.weights is not None:

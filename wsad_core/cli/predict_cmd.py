@@ -80,6 +80,7 @@ def predict_command(state: CliState, source: Path, inputs: tuple[str, ...], **kw
     from wsad_core.deviations import as_deviations
     from wsad_core.device import resolve_device, seed_everything
     from wsad_core.overrides import apply_overrides
+    from wsad_core.plugins import with_stage_builder
     from wsad_core.predict import open_inputs, open_trained, predict_cases
 
     trained = open_trained(source, state.host, allow_version_mismatch=kw["allow_version_mismatch"])
@@ -113,6 +114,8 @@ def predict_command(state: CliState, source: Path, inputs: tuple[str, ...], **kw
         logger=logging.getLogger("wsad.predict.plugin"),
         preprocessing=config.data.preprocess,
     )
+    # A restored stage made of other plugins (SADM's stage I) restores them through the same host.
+    context = with_stage_builder(context, state.host)
     objects = trained.build(state.host, context)
     prediction = predict_cases(
         trained, objects, index, out_dir, threshold=threshold, threshold_rule=rule, progress=progress

@@ -129,7 +129,7 @@ def plan_pipeline(config: RunConfig, host: PluginHost) -> PipelinePlan:
                 f"segmenter {segmenter.name!r} is prompted with pseudo-masks but no generator is given",
                 hint="add --generator NAME (see `wsad plugins`)",
             )
-        if not segmenter_spec.needs_pseudo_masks and not segmenter_spec.prompted_by_pseudo_masks and generator:
+        if not segmenter_spec.trains_on_pseudo_masks and not segmenter_spec.prompted_by_pseudo_masks and generator:
             raise ContractError(
                 f"segmenter {segmenter.name!r} is unsupervised and would ignore generator {generator.name!r}",
                 hint="drop --generator, or choose a segmenter that trains on pseudo-masks",

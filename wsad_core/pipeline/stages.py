@@ -93,23 +93,23 @@ def _trained_file(stage: PlannedStage, store: StageStorage, key: str) -> Path | 
     return path if stage.spec.loader is not None and path.is_file() else None
 
 
-def _validation_masks_needed(plan: PipelinePlan, learning_curves: bool) -> bool:
-    """Whether anything reads the validation patients' pseudo-masks: a segmenter's ``fit`` or its curves."""
+def _validation_masks_needed(plan: PipelinePlan, keep: bool) -> bool:
+    """Whether anything reads the validation patients' pseudo-masks: the segmenter's ``fit``, or ``keep``."""
     stage = plan.segmenter
     if stage is None:
         return True  # no segmenter: the masks are the result, and the diagnostics score them
     spec = stage.spec
-    if not spec.needs_pseudo_masks:  # type: ignore[attr-defined]
+    if not spec.trains_on_pseudo_masks:  # type: ignore[attr-defined]
         return False
-    return learning_curves or spec.reads_validation_masks(stage.options)  # type: ignore[attr-defined]
+    return keep or spec.reads_validation_masks(stage.options)  # type: ignore[attr-defined]
 
 
 def _mask_targets(
-    plan: PipelinePlan, data: RunData, overlay_positions: list[int], *, learning_curves: bool = False
+    plan: PipelinePlan, data: RunData, overlay_positions: list[int], *, keep_validation: bool = False
 ) -> dict[str, SliceSet]:
     """The slice sets a mask stage processes, by name; test and final slices have labels hidden."""
     targets: dict[str, SliceSet] = {"train": data.train_view.select(data.train_view.where_label(Label.ANOMALOUS))}
-    if data.validation_view is not None and _validation_masks_needed(plan, learning_curves):
+    if data.validation_view is not None and _validation_masks_needed(plan, keep_validation):
         view = data.validation_view
         targets["validation"] = view.select(view.where_label(Label.ANOMALOUS))
     test_hidden = data.test.slices.with_labels_hidden()
@@ -220,7 +220,9 @@ def run_stages(
     """
     outputs = StageOutputs()
     world = distributed.current()
-    targets = _mask_targets(plan, data, overlay_positions, learning_curves=learning_curves)
+    # A shared store keeps every set: its jobs' segmenters may differ in what they read.
+    keep_validation = learning_curves or store.shared
+    targets = _mask_targets(plan, data, overlay_positions, keep_validation=keep_validation)
     masks: dict[str, MaskSet] = {}
     key, source = base_key, ""
     target_sizes = ",".join(f"{name}={len(slices)}" for name, slices in targets.items())
@@ -277,7 +279,8 @@ def run_stages(
     else:
         context = make_context(stage, key)
         obj = host.create("segmenter", stage.name, stage.options, context)
-        pseudo = outputs.train_masks if stage.spec.needs_pseudo_masks else None  # type: ignore[attr-defined]
+        # Segmenters that only accept pseudo-masks get them when the run has a generator (else None).
+        pseudo = outputs.train_masks if stage.spec.trains_on_pseudo_masks else None  # type: ignore[attr-defined]
         with plugin_call("segmenter", stage.name, "fit"):
             obj.fit(  # all ranks train together under torchrun (the core loop shards the batches)
                 data.train_view,

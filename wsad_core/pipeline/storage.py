@@ -20,7 +20,13 @@ __all__ = ["RunStages", "SharedStages", "StageStorage"]
 
 
 class StageStorage(Protocol):
-    """Stage outputs keyed by (role, key), and plugin work directories."""
+    """Stage outputs keyed by (role, key), and plugin work directories.
+
+    ``shared`` stores serve several runs; their mask stages make every slice set any of those
+    runs may read (the validation patients' too), so that the runs agree on the stored key.
+    """
+
+    shared: bool
 
     def done(self, role: str, key: str) -> bool:
         """Whether outputs for ``key`` are stored."""
@@ -40,6 +46,8 @@ class StageStorage(Protocol):
 
 class RunStages:
     """One slot per role inside a run directory."""
+
+    shared = False
 
     def __init__(self, rundir: RunDirectory) -> None:
         self._rundir = rundir
@@ -63,6 +71,8 @@ class RunStages:
 
 class SharedStages:
     """A content-addressed store shared by several runs (a benchmark's jobs)."""
+
+    shared = True
 
     def __init__(self, root: Path) -> None:
         self._store = StageStore(root)

@@ -4,7 +4,8 @@ Plugins import it (it needs torch; the core itself never does at import time):
 
 * :class:`ReconstructionSegmenter` — the base class: selects the healthy-labelled slices, trains
   through the core loop (checkpoints, resume, AMP on CUDA only), predicts post-processed,
-  unbounded residual maps at the slice size, 0 outside the brain, and records deviations;
+  unbounded residual maps at the slice size, 0 outside the brain, records deviations, and
+  exposes its reconstructions (``reconstruct_slices``: a :class:`~wsad_core.Reconstructor`);
 * :class:`HealthySlices`, :class:`LazyBatches` — training data resized per batch;
 * :mod:`~wsad_core.reconstruction.postprocess` — erosion, 2-D/3-D medians per volume, quantiles;
 * :mod:`~wsad_core.reconstruction.resize` — slices to a method's square size and maps back;

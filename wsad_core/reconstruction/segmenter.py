@@ -252,6 +252,35 @@ class ReconstructionSegmenter(abc.ABC):
         maps = maps_to_size(self.postprocess(residuals, brain, slices), slices.spatial_shape)
         return ScoreMaps(np.where(slices.brain_masks, maps, 0.0).astype(np.float32), kind="score")
 
+    def reconstruct_slices(self, slices: SliceSet) -> np.ndarray:
+        """The reconstructions ``(N, C, H, W)`` float32 of ``slices``, bilinearly back at the slices' size.
+
+        What :meth:`predict` compares the input with, before any residual, masking or filtering: this
+        makes every reconstruction segmenter a :class:`~wsad_core.Reconstructor`, the stage I that
+        methods such as SADM build through ``BuildContext.stage``. Calls :meth:`prepare` like
+        :meth:`predict`, so a diffusion model's test noise is the same as for its maps.
+
+        Raises:
+            ContractError: called before :meth:`fit`, or with other modalities.
+        """
+        model = self._fitted(slices)
+        device, size, step = self.context.torch_device(), self.options.image_size, self.options.predict_batch_size
+        channels = slices.images.shape[1]
+        height, width = slices.spatial_shape
+        out = np.zeros((len(slices), channels, height, width), np.float32)
+        self.prepare(slices)
+        model.eval()
+        with torch.inference_mode():
+            for start in range(0, len(slices), step):
+                part = slice(start, start + step)
+                images = batch_to_size(slices.images[part], size, device)
+                with autocast(self.context.device, self.context.amp):
+                    reconstruction = self.reconstruct(model, images, part).float().cpu().numpy()
+                count = reconstruction.shape[0]
+                flat = reconstruction.reshape(count * channels, size, size)
+                out[part] = maps_to_size(flat, (height, width)).reshape(count, channels, height, width)
+        return out
+
     # --- persistence (wsad predict, wsad export) -------------------------------------------
     #: The options model, to rebuild the segmenter from a saved file.
     options_model: ClassVar[type[Any] | None] = None

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from wsad_core.context import BuildContext
-from wsad_core.plugins import PluginHost
+from wsad_core.plugins import PluginHost, with_stage_builder
 from wsad_core.specs import Role
 from wsad_core.testing.synthetic import ToyBatch
 from wsad_core.types import Label, MaskSet, ScoreMaps, SliceSet
@@ -122,7 +122,8 @@ def check_learns(
     if not 0.5 < floor <= 1.0:
         raise ValueError(f"a learning floor must lie in (0.5, 1]: chance is 0.5, got {floor}")
     work_dir.mkdir(parents=True, exist_ok=True)
-    obj = host.create(role, name, options, BuildContext(device="cpu", seed=seed, work_dir=work_dir))
+    context = with_stage_builder(BuildContext(device="cpu", seed=seed, work_dir=work_dir), host)
+    obj = host.create(role, name, options, context)
     if role == "generator":
         obj.fit(batch.train)
         output = obj.generate(batch.test)
@@ -130,7 +131,7 @@ def check_learns(
         output = obj.refine(batch.test, crude_masks(batch))
     elif role == "segmenter":
         spec = host.get("segmenter", name)
-        pseudo = batch.pseudo_masks() if spec.needs_pseudo_masks else None  # type: ignore[attr-defined]
+        pseudo = batch.pseudo_masks() if spec.trains_on_pseudo_masks else None  # type: ignore[attr-defined]
         obj.fit(batch.train, pseudo)
         if spec.prompted_by_pseudo_masks:  # type: ignore[attr-defined]
             output = obj.predict(batch.test, pseudo_masks=crude_masks(batch))

@@ -30,7 +30,7 @@ import pytest
 
 from wsad_core.context import BuildContext
 from wsad_core.errors import ConfigError
-from wsad_core.plugins import PluginHost
+from wsad_core.plugins import PluginHost, with_stage_builder
 from wsad_core.roles import EvaluationRequest
 from wsad_core.specs import PluginSpec, Role
 from wsad_core.testing._checks import LabelSpy, check_learns, crude_masks, maps_of, revealed
@@ -40,9 +40,9 @@ from wsad_core.types import Label, MaskSet, MetricRow, ScoreMaps, SliceSet
 __all__ = ["PluginConformance", "run_role"]
 
 
-def _context(work_dir: Path, seed: int) -> BuildContext:
+def _context(work_dir: Path, seed: int, host: PluginHost) -> BuildContext:
     work_dir.mkdir(parents=True, exist_ok=True)
-    return BuildContext(device="cpu", seed=seed, work_dir=work_dir)
+    return with_stage_builder(BuildContext(device="cpu", seed=seed, work_dir=work_dir), host)
 
 
 def _fit(host: PluginHost, role: Role, name: str, obj: Any, batch: ToyBatch) -> None:
@@ -50,7 +50,9 @@ def _fit(host: PluginHost, role: Role, name: str, obj: Any, batch: ToyBatch) -> 
         obj.fit(batch.train)
     elif role == "segmenter":
         spec = host.get("segmenter", name)
-        obj.fit(batch.train, batch.pseudo_masks() if spec.needs_pseudo_masks else None)  # type: ignore[attr-defined]
+        # As in a run with a generator: segmenters that only accept pseudo-masks get them too.
+        given = spec.trains_on_pseudo_masks  # type: ignore[attr-defined]
+        obj.fit(batch.train, batch.pseudo_masks() if given else None)
 
 
 def _apply(host: PluginHost, role: Role, name: str, obj: Any, batch: ToyBatch, slices: SliceSet) -> Any:
@@ -68,7 +70,7 @@ def run_role(
     host: PluginHost, role: Role, name: str, options: dict[str, Any], batch: ToyBatch, work_dir: Path, seed: int = 0
 ) -> Any:
     """Build the plugin and run its role once on ``batch``; returns its output."""
-    obj = host.create(role, name, options, _context(work_dir, seed))
+    obj = host.create(role, name, options, _context(work_dir, seed, host))
     if role == "evaluator":
         scores = np.clip(batch.test_truth.astype(np.float32) * 0.8 + 0.1, 0.0, 1.0)
         return obj.evaluate(EvaluationRequest(scores, batch.reference, 0.5, "fixed:0.5"))
@@ -213,7 +215,7 @@ class PluginConformance:
         if self.role == "evaluator":
             pytest.skip("evaluators see ground truth by design")
         spy = LabelSpy(
-            host.create(self.role, self.plugin_name, self.options, _context(tmp_path_factory.mktemp("spy"), 0))
+            host.create(self.role, self.plugin_name, self.options, _context(tmp_path_factory.mktemp("spy"), 0, host))
         )
         _fit(host, self.role, self.plugin_name, spy, batch)
         _apply(host, self.role, self.plugin_name, spy, batch, batch.test)
@@ -238,7 +240,9 @@ class PluginConformance:
             pytest.skip("generators may use the image labels of the training slices they make pseudo-masks for")
         if not spec.io.deterministic:
             pytest.skip(f"{self.plugin_name} declares itself non-deterministic")
-        obj = host.create(self.role, self.plugin_name, self.options, _context(tmp_path_factory.mktemp("labels"), 0))
+        obj = host.create(
+            self.role, self.plugin_name, self.options, _context(tmp_path_factory.mktemp("labels"), 0, host)
+        )
         _fit(host, self.role, self.plugin_name, obj, batch)
         hidden = maps_of(_apply(host, self.role, self.plugin_name, obj, batch, batch.test))
         shown = maps_of(_apply(host, self.role, self.plugin_name, obj, batch, revealed(batch.test, batch.test_truth)))
@@ -254,11 +258,13 @@ class PluginConformance:
         """
         if spec.loader is None:
             pytest.skip("the plugin declares no loader (wsad predict cannot restore it)")
-        trained = host.create(self.role, self.plugin_name, self.options, _context(tmp_path_factory.mktemp("a"), 0))
+        trained = host.create(
+            self.role, self.plugin_name, self.options, _context(tmp_path_factory.mktemp("a"), 0, host)
+        )
         _fit(host, self.role, self.plugin_name, trained, batch)
         path = tmp_path_factory.mktemp("saved") / "trained.state"
         trained.save(path)
-        restored = spec.loader(path, _context(tmp_path_factory.mktemp("b"), 0))
+        restored = spec.loader(path, _context(tmp_path_factory.mktemp("b"), 0, host))
         before = _output_arrays(_apply(host, self.role, self.plugin_name, trained, batch, batch.test))
         after = _output_arrays(_apply(host, self.role, self.plugin_name, restored, batch, batch.test))
         for first, second in zip(before, after, strict=True):
