@@ -46,3 +46,50 @@ class TestMDDPMConformance(PluginConformance):
     plugin_name = "mddpm"
     distribution = "wsad-diffusion"
     options = {**PATCHED, "noise": "simplex", "simplex_frequency": 16.0}
+
+
+class TestCDDPMConformance(PluginConformance):
+    role = "segmenter"
+    plugin_name = "cddpm"
+    distribution = "wsad-diffusion"
+    # cddpm averages over test_timesteps (setting test_timestep is an error); a ResNet-18 encoder, pretrained
+    # one epoch on 8-px patches of the 32² slices (the stride-32 patch would leave one cell).
+    options = {
+        **{name: value for name, value in TINY.items() if name != "test_timestep"},
+        "test_timesteps": (25, 50, 75),
+        "encoder": "resnet18",
+        "condition_dim": 32,
+        "decoder_width": 16,
+        "mask_patch": 8,
+        "pretrain_epochs": 1,
+    }
+
+
+# SADM with a tiny ddpm as stage I (so these classes do not depend on cddpm), built through build_stage.
+# The suite hands segmenters that accept pseudo-masks the toy truth, so stage2_data "auto" exercises the
+# weakly supervised path (sadm) and "draem" the self-supervised one (sadm_res).
+SADM_TINY = {
+    "reconstruction": "ddpm",
+    "reconstruction_options": {**TINY, "epochs": 1},
+    "image_size": 32,
+    "depth": 2,
+    "base_channels": 8,
+    "epochs": 1,
+    "epoch_sampling": "all-slices",
+    "batch_size": 8,
+    "median_size": 3,
+}
+
+
+class TestSADMConformance(PluginConformance):
+    role = "segmenter"
+    plugin_name = "sadm"
+    distribution = "wsad-diffusion"
+    options = SADM_TINY
+
+
+class TestSADMResConformance(PluginConformance):
+    role = "segmenter"
+    plugin_name = "sadm_res"
+    distribution = "wsad-diffusion"
+    options = {**SADM_TINY, "stage2_data": "draem"}
