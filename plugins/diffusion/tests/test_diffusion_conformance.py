@@ -63,6 +63,9 @@ class TestCDDPMConformance(PluginConformance):
         "mask_patch": 8,
         "pretrain_epochs": 1,
     }
+    # Measured 0.938 pixel AUROC at these options (one epoch): as for pddpm, bright discs leave residuals in
+    # any smooth reconstruction, so this checks the map pipeline; learning is test_cddpm's.
+    learning_floor = 0.85
 
 
 # SADM with a tiny ddpm as stage I (so these classes do not depend on cddpm), built through build_stage.
@@ -81,6 +84,9 @@ SADM_TINY = {
 }
 
 
+# No learning floor at these one-epoch options (measured 0.637 for sadm, 0.535 for sadm_res): the slow test
+# test_sadm::test_self_supervised_sadm_res_finds_synthetic_lesions_it_never_saw trains longer (0.963)
+# and declares its floor.
 class TestSADMConformance(PluginConformance):
     role = "segmenter"
     plugin_name = "sadm"
