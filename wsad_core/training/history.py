@@ -44,6 +44,15 @@ class TrainingHistory:
         """Number of finished epochs."""
         return len(self.train_loss)
 
+    def kept(self, unit: str = "epoch") -> str:
+        """`` (epoch N of M)``: which of the finished epochs the weights are from, for ``checkpoint_selection``.
+
+        Empty before an epoch was selected. ``unit`` names the epochs (``"pseudo-epoch"`` for fixed step counts).
+        """
+        if self.selected_epoch is None:
+            return ""
+        return f" ({unit} {self.selected_epoch + 1} of {self.completed})"
+
     @property
     def best_val_loss(self) -> float | None:
         """Validation loss of :attr:`best_epoch`, or ``None``."""

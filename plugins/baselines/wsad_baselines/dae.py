@@ -111,8 +111,8 @@ class DAESegmenter(ReconstructionSegmenter):
             rule = "lowest validation loss on healthy validation slices with fixed noise"
         else:
             rule = "last pseudo-epoch"
-        if history is not None and history.selected_epoch is not None:
-            rule += f" (pseudo-epoch {history.selected_epoch + 1} of {history.completed})"
+        if history is not None:
+            rule += history.kept("pseudo-epoch")
         return rule
 
     def build_model(self, in_channels: int) -> DenoisingUNet:

@@ -111,9 +111,8 @@ class Patch2LocSegmenter(ReconstructionSegmenter):
             rule = "lowest beta-NLL on healthy validation slices (fixed patches)"
         else:
             rule = "last epoch"
-        history = self.history
-        if history is not None and history.selected_epoch is not None:
-            rule += f" (epoch {history.selected_epoch + 1} of {history.completed})"
+        if self.history is not None:
+            rule += self.history.kept()
         return rule
 
     def build_model(self, in_channels: int) -> torch.nn.Module:

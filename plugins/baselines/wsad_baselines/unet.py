@@ -68,9 +68,8 @@ class UNetSegmenter:
             rule = "lowest loss on the validation slices' pseudo-masks"
         else:
             rule = "last epoch"
-        history = self.history
-        if history is not None and history.selected_epoch is not None:
-            rule += f" (epoch {history.selected_epoch + 1} of {history.completed})"
+        if self.history is not None:
+            rule += self.history.kept()
         return rule
 
     @property

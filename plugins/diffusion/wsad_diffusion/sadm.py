@@ -249,9 +249,8 @@ class SADMSegmenter:
             rule = "stage II: lowest BCE on validation slices"
         else:
             rule = "stage II: last epoch"
-        history = self.history
-        if history is not None and history.selected_epoch is not None:
-            rule += f" (epoch {history.selected_epoch + 1} of {history.completed})"
+        if self.history is not None:
+            rule += self.history.kept()
         inner = getattr(self.stage1, "checkpoint_selection", None)
         return rule if inner is None else f"{rule}; stage I: {inner}"
 

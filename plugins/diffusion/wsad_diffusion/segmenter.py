@@ -99,9 +99,8 @@ class DDPMSegmenter(ReconstructionSegmenter):
             rule = "lowest loss on healthy validation slices (fixed noise and timesteps)"
         else:
             rule = "last epoch"
-        history = self.history
-        if history is not None and history.selected_epoch is not None:
-            rule += f" (epoch {history.selected_epoch + 1} of {history.completed})"
+        if self.history is not None:
+            rule += self.history.kept()
         return rule
 
     # --- training ---------------------------------------------------------------------------
