@@ -85,14 +85,14 @@ def eval_command(state: CliState, pred_dir: Path, gt_source: str, **kw: Any) -> 
     with characters other than ASCII letters, digits and ._- (or a leading . or -) are named as
     `wsad run` names its maps: those characters as %XX UTF-8 bytes, e.g. 'a b' -> a%20b.nii.gz.
     """
+    from wsad_core.cli._scored import write_scores
     from wsad_core.config import EvaluationConfig
     from wsad_core.context import BuildContext
     from wsad_core.data import PreprocessConfig, open_dataset
     from wsad_core.overrides import apply_overrides
     from wsad_core.pipeline import evaluate_prediction_dir
-    from wsad_core.pipeline.labels import describe_thresholds
     from wsad_core.pipeline.plan import PipelinePlan, plan_evaluation
-    from wsad_core.results import RunDirectory, summarise, write_case_rows, write_summary
+    from wsad_core.results import summarise
 
     pred_dir, only, defaults = _prediction_source(pred_dir)
     raw: dict[str, Any] = {
@@ -145,18 +145,17 @@ def eval_command(state: CliState, pred_dir: Path, gt_source: str, **kw: Any) -> 
         what = "counted as all-zero" if kw["missing"] == "zero" else "not scored (--missing zero counts them as 0)"
         click.echo(f"{len(missing)} case(s) without a map {what}: {', '.join(missing)}", err=True)
     if kw["out_dir"] is not None:
-        rundir = RunDirectory.open(kw["out_dir"], config_fingerprint="eval", resume=True)
-        write_case_rows(rows, rundir, columns=columns)
-        labels = {e.name: e.spec.label or e.spec.summary for e in plan.evaluators}  # type: ignore[attr-defined]
-        header = {
-            "predictions": str(pred_dir),
-            "ground truth": f"{index.name} at {index.root}",
-            "thresholds": describe_thresholds(evaluation),
-            **{f"note {i}": f"NOTE: {n}" for i, n in enumerate(evaluation.notes, 1)},
-        }
-        write_summary(summary, rundir, header=header, labels=labels)
-        rundir.mark("finished")  # frees the folder's lock for the next writer
-        click.echo(f"written to {rundir.root}")
+        written = write_scores(
+            kw["out_dir"],
+            fingerprint="eval",
+            rows=rows,
+            summary=summary,
+            columns=columns,
+            plan=plan,
+            evaluation=evaluation,
+            header={"predictions": str(pred_dir), "ground truth": f"{index.name} at {index.root}"},
+        )
+        click.echo(f"written to {written}")
 
 
 def _prediction_source(path: Path) -> tuple[Path, list[str] | None, dict[str, Any]]:

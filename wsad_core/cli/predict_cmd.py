@@ -136,13 +136,13 @@ def _evaluate(state: CliState, trained: Any, index: Any, out_dir: Path, threshol
     """Score the written maps with the run's protocols (``--evaluate``)."""
     from rich.console import Console
 
+    from wsad_core.cli._scored import write_scores
     from wsad_core.cli._tables import summary_table
     from wsad_core.context import BuildContext
     from wsad_core.errors import DataError
     from wsad_core.pipeline import evaluate_prediction_dir
-    from wsad_core.pipeline.labels import describe_thresholds
     from wsad_core.pipeline.plan import PipelinePlan, plan_evaluation
-    from wsad_core.results import RunDirectory, summarise, write_case_rows, write_summary
+    from wsad_core.results import summarise
 
     if not any(case.mask is not None for case in index.cases):
         raise DataError("--evaluate: the input holds no ground-truth masks", hint="drop --evaluate")
@@ -169,16 +169,19 @@ def _evaluate(state: CliState, trained: Any, index: Any, out_dir: Path, threshol
     columns = {"dataset": index.name, "pipeline": trained.config.pipeline.label(), "source": str(trained.root)}
     summary = [{"target": "test", **columns, **entry} for entry in summarise(rows)]
     Console().print(summary_table(summary, title=f"{trained.config.pipeline.label()} on {index.root} — metrics in %"))
-    rundir = RunDirectory.open(out_dir / "evaluation", config_fingerprint="predict-evaluate", resume=True)
-    write_case_rows(rows, rundir, columns=columns)
-    labels = {e.name: e.spec.label or e.spec.summary for e in plan.evaluators}  # type: ignore[attr-defined]
-    header = {"model": str(trained.root), "data": f"{index.name} at {index.root}"}
-    header["thresholds"] = describe_thresholds(evaluation)
-    write_summary(summary, rundir, header=header, labels=labels)
-    rundir.mark("finished")
+    written = write_scores(
+        out_dir / "evaluation",
+        fingerprint="predict-evaluate",
+        rows=rows,
+        summary=summary,
+        columns=columns,
+        plan=plan,
+        evaluation=evaluation,
+        header={"model": str(trained.root), "data": f"{index.name} at {index.root}"},
+    )
     if missing:
         click.echo(f"{len(missing)} case(s) without a map were not scored: {', '.join(missing)}", err=True)
-    click.echo(f"evaluation written to {rundir.root}")
+    click.echo(f"evaluation written to {written}")
 
 
 @click.command(name="export")
