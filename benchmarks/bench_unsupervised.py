@@ -1,4 +1,4 @@
-"""Training and inference cost per slice of ``ddpm``, ``pddpm``, ``mddpm`` and ``patch2loc``, published vs CPU size.
+"""Training and inference cost per slice of the unsupervised segmenters and SADM, published vs CPU size.
 
 For each method and size (``published``: the options' defaults; ``cpu``: the options ``--scale cpu`` uses,
 from :mod:`wsad_core.bench.presets`):
@@ -10,9 +10,14 @@ from :mod:`wsad_core.bench.presets`):
   every grid box or patch, post-processing), with untrained weights (cost does not depend on them), after a
   warm-up call on one slice.
 
+``cddpm``'s train step is the DDPM phase's (its encoder's masked pretraining runs once before). SADM is two
+stages: its rows time stage II (one Siamese U-Net step on random inputs; ``predict`` with an identity stage I,
+so the U-Net, the SSIM map and the median filter) and add the ``cddpm`` row of the same size for the total,
+since stage I is a ``cddpm`` that SADM trains first and runs on every test slice.
+
 Median of ``--repeats`` after a warm-up; ``--sizes cpu`` alone skips the slow published sizes. Usage::
 
-    python benchmarks/bench_unsupervised.py [--sizes published,cpu] [--methods ddpm,pddpm,mddpm,patch2loc]
+    python benchmarks/bench_unsupervised.py [--sizes published,cpu] [--methods ddpm,cddpm,sadm_res,patch2loc]
 """
 
 from __future__ import annotations
@@ -94,9 +99,62 @@ def measure(method: str, size: str, slices: int, repeats: int) -> dict:
     }
 
 
+class _Identity:
+    """A stage I that returns its input: SADM's own inference cost, without its reconstruction stage."""
+
+    def reconstruct_slices(self, slices: SliceSet) -> np.ndarray:
+        return slices.images.astype(np.float32)
+
+
+def measure_sadm(method: str, size: str, slices: int, repeats: int, stage1: dict | None) -> dict:
+    host = PluginHost()
+    options = dict(_CPU_OPTIONS.get(method, {})) if size == "cpu" else {}
+    context = BuildContext(device="cpu", seed=0, work_dir=Path(tempfile.mkdtemp()))
+    segmenter = host.create("segmenter", method, options, context)
+    validated = segmenter.options
+    model = segmenter._build(1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=validated.learning_rate)
+    side, count = validated.image_size, validated.batch_size
+    generator = torch.Generator().manual_seed(0)
+    batch = (
+        torch.rand(count, 1, side, side, generator=generator),
+        torch.rand(count, 1, side, side, generator=generator),
+        (torch.rand(count, 1, side, side, generator=generator) > 0.9).float(),
+    )
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        segmenter.loss(model, batch).backward()
+        optimizer.step()
+
+    train_seconds = time_call(step, repeats)
+    segmenter.model, segmenter.stage1, segmenter._modalities = model, _Identity(), ("t2",)
+    test = _slices(slices)
+    segmenter.predict(_slices(1))
+    start = time.perf_counter()
+    segmenter.predict(test)
+    infer_seconds = time.perf_counter() - start
+    row = {
+        "method": method,
+        "size": size,
+        "options": options,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "image_size": side,
+        "train_batch_slices": count,
+        "stage2_train_ms_per_slice": 1000 * train_seconds / count,
+        "stage2_infer_ms_per_slice": 1000 * infer_seconds / slices,
+        "threads": torch.get_num_threads(),
+    }
+    if stage1 is not None:  # stage I (cddpm) trains first and reconstructs every test slice
+        row["train_ms_per_slice"] = stage1["train_ms_per_slice"] + row["stage2_train_ms_per_slice"]
+        row["infer_ms_per_slice"] = stage1["infer_ms_per_slice"] + row["stage2_infer_ms_per_slice"]
+        row["stage1"] = f"cddpm ({stage1['parameters']:,} parameters)"
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", default="ddpm,pddpm,mddpm,patch2loc")
+    parser.add_argument("--methods", default="ddpm,pddpm,mddpm,cddpm,sadm_res,patch2loc")
     parser.add_argument("--sizes", default="published,cpu")
     parser.add_argument("--slices", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
@@ -107,12 +165,19 @@ def main() -> None:
     rows = []
     for size in args.sizes.split(","):
         for method in args.methods.split(","):
-            row = measure(method, size, args.slices, args.repeats)
+            if method.startswith("sadm"):
+                stage1 = next((r for r in rows if (r["method"], r["size"]) == ("cddpm", size)), None)
+                row = measure_sadm(method, size, args.slices, args.repeats, stage1)
+            else:
+                row = measure(method, size, args.slices, args.repeats)
             rows.append(row)
+            total = "train_ms_per_slice" in row
+            train = row["train_ms_per_slice"] if total else row["stage2_train_ms_per_slice"]
+            infer = row["infer_ms_per_slice"] if total else row["stage2_infer_ms_per_slice"]
             print(
                 f"{method:10s} {size:9s} {row['parameters']:>11,} params at {row['image_size']}²: train "
-                f"{row['train_ms_per_slice']:8.1f} ms/slice (batch {row['train_batch_slices']}), infer "
-                f"{row['infer_ms_per_slice']:8.1f} ms/slice",
+                f"{train:8.1f} ms/slice (batch {row['train_batch_slices']}), infer {infer:8.1f} ms/slice"
+                + ("" if total else " (stage II only: list cddpm first for the total)"),
                 flush=True,
             )
     if args.json:
