@@ -122,6 +122,10 @@ def aggregate(records: list[JobRecord], config: BenchConfig) -> list[TableRow]:
             cell = sorted(by_cell.get((dataset.name, pipeline.label), []), key=lambda r: r["seed"])
             finished = [r for r in cell if r["status"] == "finished"]
             status, reason = _status(cell) if cell else "not run", _reason(cell)
+            planned = len(config.seeds) * (dataset.split.folds or 1)
+            if finished and len(finished) < planned:  # a mean over some of the runs is not the row's result yet
+                counted = f"{len(finished)} of {planned} runs finished"
+                status, reason = "partial", f"{counted}; {reason}" if reason else counted
             notes = sorted({n for r in finished for n in r.get("notes", [])})
             job_deviations = [d for r in finished for d in as_deviations(r.get("deviations") or [])]
             if not finished:
