@@ -104,6 +104,15 @@ def _preflight(job: Job, host: PluginHost) -> JobRecord | None:
     return None
 
 
+def _read_records(directory: Path) -> dict[str, JobRecord]:
+    """The records of an earlier invocation's ``jobs.json`` (none when absent or unreadable)."""
+    try:
+        found = json.loads((directory / "jobs.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 def _write_records(directory: Path, records: dict[str, JobRecord]) -> None:
     slim = {job_id: {k: v for k, v in r.items() if k != "summary"} for job_id, r in records.items()}
     atomic_write_text(directory / "jobs.json", json.dumps(slim, indent=1, default=str))
@@ -191,6 +200,9 @@ def _run_in(bench: RunDirectory, config: BenchConfig, host: PluginHost, started:
     atomic_write_text(directory / "env.json", json.dumps(environment, indent=1, default=str))
     bench.mark("running")
     jobs = plan_jobs(config, directory)
+    # Jobs of rows this invocation does not run (``--only``) keep their records: jobs.json is how the
+    # report and export_results find them.
+    others = {k: v for k, v in _read_records(directory).items() if k not in {job.job_id for job in jobs}}
     records: dict[str, JobRecord] = {}
     pending: list[Job] = []
     for job in jobs:
@@ -199,7 +211,7 @@ def _run_in(bench: RunDirectory, config: BenchConfig, host: PluginHost, started:
             pending.append(job)
         else:
             records[job.job_id] = blocked
-    _write_records(directory, records)
+    _write_records(directory, {**others, **records})
     log.info(
         "benchmark %s: %d jobs, %d to run (%s executor)", config.name, len(jobs), len(pending), config.executor.kind
     )
@@ -213,7 +225,7 @@ def _run_in(bench: RunDirectory, config: BenchConfig, host: PluginHost, started:
                 record["status"],
                 f" — {record['error']}" if record.get("error") else "",
             )
-        _write_records(directory, records)
+        _write_records(directory, {**others, **records})
 
     groups = [[job.payload() for job in group] for group in group_jobs(pending)]
     run_groups(groups, directory, config.executor, done)
