@@ -42,7 +42,7 @@ class SADMOptions(BaseModel):
     reconstruction: str = Field(
         "cddpm",
         description="Stage I: a registered unsupervised segmenter that exposes its reconstructions "
-        "(reconstruct_slices; ae, dae, ddpm, pddpm, mddpm, cddpm). Published: cDDPM (§6.4).",
+        "(reconstruct_slices; ae, dae, ddpm, pddpm, mddpm, cddpm). Published: cDDPM (SADM paper, MIDL 2024).",
     )
     reconstruction_options: dict[str, Any] = Field(
         default_factory=dict,
