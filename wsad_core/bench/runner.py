@@ -34,11 +34,13 @@ from wsad_core.bench.execute import JobRecord, run_groups
 from wsad_core.bench.jobs import Job, group_jobs, plan_jobs
 from wsad_core.bench.plots import bar_chart, overlay_grid
 from wsad_core.bench.report import table_rules, write_reports
-from wsad_core.errors import UnknownPluginError, WsadError
+from wsad_core.errors import ConfigError, UnknownPluginError, WsadError
 from wsad_core.pipeline import plan_pipeline
 from wsad_core.results import RunDirectory, capture_environment, read_case_rows
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from wsad_core.plugins import PluginHost
 
 __all__ = ["BenchOutcome", "bench_header", "load_bench_records", "run_bench", "unfinished_line"]
@@ -153,7 +155,13 @@ def _versions(environment: dict[str, Any]) -> str:
 
 
 def run_bench(
-    config: BenchConfig, host: PluginHost, *, out_dir: Path, resume: bool = False, update: bool = False
+    config: BenchConfig,
+    host: PluginHost,
+    *,
+    out_dir: Path,
+    resume: bool = False,
+    update: bool = False,
+    folds: Collection[int] | None = None,
 ) -> BenchOutcome:
     """Run (or resume) the benchmark ``config`` into ``out_dir``.
 
@@ -165,6 +173,9 @@ def run_bench(
         update: continue a benchmark whose configuration has changed since: every finished job whose own
             run configuration is unchanged is reused, changed jobs are run again (their old folders are
             kept under ``superseded/``), new ones are run, and removed ones leave the tables.
+        folds: run only these test folds of the cross-validated datasets (a long table split across
+            sessions or machines); the other jobs keep their records, so a later run with every fold
+            reuses what finished.
 
     Returns:
         The outcome. Jobs that did not finish are rows with their reason; when no job finished, the
@@ -174,14 +185,17 @@ def run_bench(
     Raises:
         RunDirectoryError: ``out_dir`` holds another benchmark or run (or this one without ``resume``),
             or another process is running the benchmark in ``out_dir``.
+        ConfigError: ``folds`` names a fold no dataset of ``config`` has.
     """
+    if folds is not None:
+        check_folds(config, folds)
     started = time.perf_counter()
     fingerprint = json.dumps(config.model_dump(mode="json", exclude={"executor"}), sort_keys=True)
     bench = RunDirectory.open(
         out_dir, config_fingerprint=_sha(fingerprint), resume=resume or update, allow_changed_config=update
     )
     try:
-        outcome = _run_in(bench, config, host, started)
+        outcome = _run_in(bench, config, host, started, folds)
     except BaseException as error:
         bench.fail(error)
         raise
@@ -192,16 +206,33 @@ def run_bench(
     return outcome
 
 
-def _run_in(bench: RunDirectory, config: BenchConfig, host: PluginHost, started: float) -> BenchOutcome:
-    """Every job of ``config`` in the opened benchmark directory ``bench``, then the tables and plots."""
+def check_folds(config: BenchConfig, folds: Collection[int]) -> None:
+    """Raise :class:`ConfigError` unless every fold in ``folds`` is a test fold of some dataset of ``config``."""
+    available = {fold for dataset in config.datasets for fold in range(dataset.split.folds or 0)}
+    if not available:
+        raise ConfigError("--folds needs a cross-validated dataset (split: {folds: K}); this benchmark has none")
+    unknown = sorted(set(folds) - available)
+    if unknown or not folds:
+        raise ConfigError(
+            f"--folds {','.join(map(str, sorted(folds)))}: no dataset has fold(s) {unknown or 'none given'}",
+            hint=f"folds are numbered 0 to {max(available)}",
+        )
+
+
+def _run_in(
+    bench: RunDirectory, config: BenchConfig, host: PluginHost, started: float, folds: Collection[int] | None = None
+) -> BenchOutcome:
+    """Every job of ``config`` (of ``folds``) in the opened benchmark directory ``bench``, then the tables and plots."""
     directory = bench.root
     atomic_write_text(directory / "bench.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     environment = capture_environment(device=config.device, seed=min(config.seeds))
     atomic_write_text(directory / "env.json", json.dumps(environment, indent=1, default=str))
     bench.mark("running")
     jobs = plan_jobs(config, directory)
-    # Jobs of rows this invocation does not run (``--only``) keep their records: jobs.json is how the
-    # report and export_results find them.
+    if folds is not None:  # a fold-less dataset's jobs are not part of a fold selection
+        jobs = [job for job in jobs if job.fold is not None and job.fold in folds]
+    # Jobs of rows (``--only``) or folds (``--folds``) this invocation does not run keep their records:
+    # jobs.json is how the report and export_results find them.
     others = {k: v for k, v in _read_records(directory).items() if k not in {job.job_id for job in jobs}}
     records: dict[str, JobRecord] = {}
     pending: list[Job] = []

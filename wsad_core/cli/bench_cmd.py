@@ -108,6 +108,13 @@ def _print_table(outcome: Any, console: Console) -> None:
     "--only 'Template*'. The full CONFIG can later be run into the same --out with --update.",
 )
 @click.option(
+    "--folds",
+    metavar="F,F,...",
+    help="Run only these test folds of a cross-validated dataset (split: {folds: K}; numbered from 0), e.g. "
+    "--folds 1,2 to split a long table across sessions; the other folds' finished jobs stay in the tables, and "
+    "a later --update without --folds reuses every fold that finished.",
+)
+@click.option(
     "--paper-dataset",
     default="BraTS20",
     show_default=True,
@@ -160,6 +167,7 @@ def bench(state: CliState, config_file: Path | None, **kw: Any) -> None:
     from wsad_core.bench import load_bench_config, preset, run_bench
     from wsad_core.bench.jobs import plan_jobs
     from wsad_core.bench.presets import scaled, selected
+    from wsad_core.bench.runner import check_folds
 
     if (config_file is None) == (kw["preset"] is None):
         raise ConfigError("give either a CONFIG file or --preset NAME", hint="e.g. wsad bench --preset rasalore-table1")
@@ -177,6 +185,9 @@ def bench(state: CliState, config_file: Path | None, **kw: Any) -> None:
             kw["preset"], data=kw["source"], scale=kw["scale"] or "cpu", paper_dataset=kw["paper_dataset"], seeds=seeds
         )
     config = selected(config, kw["only"])
+    folds = _parse_folds(kw["folds"])
+    if folds is not None:
+        check_folds(config, folds)
     executor = config.executor.model_copy(
         update={k: v for k, v in (("kind", kw["executor"]), ("workers", kw["workers"])) if v}
     )
@@ -193,9 +204,11 @@ def bench(state: CliState, config_file: Path | None, **kw: Any) -> None:
     if kw["dry_run"]:
         _check_sources(config)
         for job in plan_jobs(config, out):
+            if folds is not None and job.fold not in folds:
+                continue
             click.echo(f"{job.job_id}\t{'reference only' if job.config is None else job.config.pipeline.label()}")
         return
-    outcome = run_bench(config, state.host, out_dir=out, resume=kw["resume"], update=kw["update"])
+    outcome = run_bench(config, state.host, out_dir=out, resume=kw["resume"], update=kw["update"], folds=folds)
     _print_table(outcome, output_console())
     click.echo(f"results: {outcome.directory}/summary.md (also .csv, .tex, plots/, jobs/)")
     problem = outcome.problem_line()
@@ -214,3 +227,16 @@ def _check_sources(config: Any) -> None:
                 f"dataset {dataset.name!r}: {dataset.source} does not exist",
                 hint="relative paths are taken from the benchmark file's folder (or the working folder)",
             )
+
+
+def _parse_folds(text: str | None) -> set[int] | None:
+    """The fold numbers of ``--folds F,F,...`` (``None`` when not given)."""
+    if text is None:
+        return None
+    try:
+        folds = {int(part) for part in text.split(",") if part.strip()}
+    except ValueError:
+        raise ConfigError(f"--folds {text!r} is not a comma-separated list of fold numbers, e.g. 1,2") from None
+    if not folds:
+        raise ConfigError("--folds was given no fold number", hint="e.g. --folds 1,2")
+    return folds
