@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
-from wsad_core import ContractError, ScoreMaps, setting_deviations
+from wsad_core import ContractError, Deviation, ScoreMaps, setting_deviations
 from wsad_core.reconstruction.data import HealthySlices
 from wsad_core.reconstruction.deviations import HEALTHY_COHORT, modality_deviation
 from wsad_core.reconstruction.keys import run_key
@@ -31,7 +31,7 @@ from wsad_core.reconstruction.seeding import seeded_global_rng, seeded_init
 from wsad_core.training import autocast
 
 if TYPE_CHECKING:
-    from wsad_core import BuildContext, Deviation, MaskSet, SliceSet
+    from wsad_core import BuildContext, MaskSet, SliceSet
     from wsad_core.training import TrainingHistory
 
 __all__ = ["ReconstructionSegmenter"]
@@ -115,6 +115,22 @@ class ReconstructionSegmenter(abc.ABC):
     @abc.abstractmethod
     def build_model(self, in_channels: int) -> torch.nn.Module:
         """The untrained network for ``in_channels`` modalities."""
+
+    # --- helpers for the hooks above --------------------------------------------------
+    def _keeps_last_epoch(self) -> bool:
+        return self.validated is False or self.options.selection == "last"
+
+    def last_epoch_deviation(self, *, published: str) -> list[Deviation]:
+        """The ``selection`` deviation when the last epoch is kept (by option, or for want of validation slices)."""
+        if not self._keeps_last_epoch():
+            return []
+        used = "last epoch" + (" (no healthy validation slices)" if self.validated is False else "")
+        return [Deviation(kind="selection", what="checkpoint", used=used, published=published)]
+
+    def kept_checkpoint(self, validation_rule: str) -> str:
+        """:attr:`checkpoint_selection` text: ``validation_rule`` or the last epoch, and the epoch kept."""
+        rule = "last epoch" if self._keeps_last_epoch() else validation_rule
+        return rule + (self.history.kept() if self.history is not None else "")
 
     @abc.abstractmethod
     def configure(self, model: torch.nn.Module) -> tuple[torch.optim.Optimizer, Any]:

@@ -99,21 +99,12 @@ class Patch2LocSegmenter(ReconstructionSegmenter):
                 self.context, published="Nyul histogram standardisation, then 1-99 % of the brain rescaled to [0, 1]"
             )
         ]
-        if self.validated is False or self.options.selection == "last":
-            used = "last epoch" + (" (no healthy validation slices)" if self.validated is False else "")
-            found.append(Deviation(kind="selection", what="checkpoint", used=used, published="best validation loss"))
-        return found
+        return found + self.last_epoch_deviation(published="best validation loss")
 
     @property
     def checkpoint_selection(self) -> str:
         """Lowest validation loss (published 'best') or the last epoch."""
-        if self.validated is not False and self.options.selection == "best-validation":
-            rule = "lowest beta-NLL on healthy validation slices (fixed patches)"
-        else:
-            rule = "last epoch"
-        if self.history is not None:
-            rule += self.history.kept()
-        return rule
+        return self.kept_checkpoint("lowest beta-NLL on healthy validation slices (fixed patches)")
 
     def build_model(self, in_channels: int) -> torch.nn.Module:
         """ResNet-18 with the small-patch stem and the two heads."""

@@ -87,21 +87,12 @@ class DDPMSegmenter(ReconstructionSegmenter):
                 published="scale-shift of the normalised features (OpenAI UNet)",
             ),
         ]
-        if self.validated is False or self.options.selection == "last":
-            used = "last epoch" + (" (no healthy validation slices)" if self.validated is False else "")
-            found.append(Deviation(kind="selection", what="checkpoint", used=used, published="lowest validation loss"))
-        return found
+        return found + self.last_epoch_deviation(published="lowest validation loss")
 
     @property
     def checkpoint_selection(self) -> str:
         """Lowest loss on the healthy validation slices (published) or the last epoch."""
-        if self.validated is not False and self.options.selection == "best-validation":
-            rule = "lowest loss on healthy validation slices (fixed noise and timesteps)"
-        else:
-            rule = "last epoch"
-        if self.history is not None:
-            rule += self.history.kept()
-        return rule
+        return self.kept_checkpoint("lowest loss on healthy validation slices (fixed noise and timesteps)")
 
     # --- training ---------------------------------------------------------------------------
     def build_model(self, in_channels: int) -> torch.nn.Module:
