@@ -83,6 +83,12 @@ def _entries(records: list[JobRecord]) -> dict[tuple[str, str, str, str], list[t
     return by_key
 
 
+def _minutes_per_run(finished: list[JobRecord]) -> float | None:
+    """Mean wall time of the finished jobs, in minutes (``seconds`` of jobs.json; None when none was recorded)."""
+    seconds = [float(r["seconds"]) for r in finished if r.get("seconds") is not None]
+    return statistics.fmean(seconds) / 60 if seconds else None
+
+
 def aggregate(records: list[JobRecord], config: BenchConfig) -> list[TableRow]:
     """One row per (dataset, pipeline, target, protocol, rule, metric) of the results.
 
@@ -167,6 +173,7 @@ def aggregate(records: list[JobRecord], config: BenchConfig) -> list[TableRow]:
                     "n_folds": len(folds) or None,
                     "n_runs": len(means),
                     "threshold": statistics.fmean(thresholds) if thresholds else None,
+                    "minutes_per_run": _minutes_per_run(finished),
                     "paper_value": paper,
                     **{name: first.get(name) for name in ROW_LABELS if first.get(name) is not None},
                 }

@@ -263,7 +263,7 @@ def render_overview(rows: Sequence[TableRow], config: BenchConfig) -> str:
         head = ["method", *(f"Dice {_rule_title(r)}" for r in rules), "AUPRC", "AUROC", "training pseudo-mask Dice"]
         if dataset.paper_dataset:
             head += [f"paper {dataset.paper_dataset} Dice", f"paper {dataset.paper_dataset} AUPRC"]
-        head += ["departs from the published method (this row)", "status"]
+        head += ["departs from the published method (this row)", "min per run", "status"]
         title = f"### {dataset.name}: `{protocol}` protocol, %" if len(config.datasets) > 1 else ""
         lines += ([title, ""] if title else []) + ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
         for pipeline in config.pipelines:
@@ -288,13 +288,17 @@ def render_overview(rows: Sequence[TableRow], config: BenchConfig) -> str:
             method = [d for d in merge_deviations(*(row_deviations(r) for r in members)) if d.kind != "protocol"]
             label = pipeline.label + (" †" if method else "")
             text = describe_deviations(method, with_source=True) or "none"
-            lines.append("| " + " | ".join(_md(c) for c in [label, *cells, text, _status(members)]) + " |")
+            minutes = next((r["minutes_per_run"] for r in test if r.get("minutes_per_run") is not None), None)
+            timing = "—" if minutes is None else f"{minutes:.0f}" if minutes >= 10 else f"{minutes:.1f}"
+            lines.append("| " + " | ".join(_md(c) for c in [label, *cells, text, timing, _status(members)]) + " |")
         lines.append("")
     lines.append(
         f"Per-slice Dice under each threshold rule; AUPRC and AUROC are threshold-free. {legend(config)} The paper "
         "columns "
         "sit beside the fixed:0.5 Dice, the paper's rule; in the other Dice columns the threshold rule is a further "
-        "departure."
+        "departure. min per run: mean wall time of one job (one seed, one fold) on the machine that ran it, as "
+        "recorded in jobs.json; a stage shared by several rows (one generator's or refiner's masks) counts in the "
+        "first job that computed it."
     )
     return "\n".join(lines) + "\n"
 
