@@ -9,6 +9,6 @@ from __future__ import annotations
 
 from wsad_core.testing.conformance import PluginConformance, run_role
 from wsad_core.testing.interrupt import InterruptAt
-from wsad_core.testing.synthetic import ToyBatch, toy_batch
+from wsad_core.testing.synthetic import ToyBatch, toy_batch, toy_volumes
 
-__all__ = ["InterruptAt", "PluginConformance", "ToyBatch", "run_role", "toy_batch"]
+__all__ = ["InterruptAt", "PluginConformance", "ToyBatch", "run_role", "toy_batch", "toy_volumes"]

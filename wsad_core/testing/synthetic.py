@@ -8,7 +8,7 @@ import numpy as np
 
 from wsad_core.types import Label, MaskSet, ReferenceSlices, SliceSet
 
-__all__ = ["ToyBatch", "toy_batch"]
+__all__ = ["ToyBatch", "toy_batch", "toy_volumes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +84,30 @@ def toy_batch(*, n_train: int = 16, n_test: int = 8, size: int = 64, channels: i
         slice_indices=test_labelled.slice_indices,
     )
     return ToyBatch(train, train_truth, test_labelled.with_labels_hidden(), test_truth, reference)
+
+
+def toy_volumes(
+    n: int = 16, *, size: int = 32, seed: int = 0, labels: int = Label.HEALTHY, texture: float = 0.0
+) -> SliceSet:
+    """Lesion-free toy slices in volumes of 8, for methods that learn the healthy appearance (reconstruction).
+
+    Args:
+        n: slices (volume ``v<i // 8>``, slice index ``i % 8``).
+        size: height and width.
+        seed: seed of the noise.
+        labels: the label of every slice (``Label.UNKNOWN`` for test slices).
+        texture: amplitude of a fixed sinusoidal tissue pattern on the flat 0.45 grey (0: none).
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    brain = ((yy - 0.5) / 0.42) ** 2 + ((xx - 0.5) / 0.36) ** 2 <= 1
+    pattern = 0.45 + texture * np.sin(9 * xx) * np.cos(5 * yy)
+    images = (pattern + rng.normal(0, 0.05, (n, 1, size, size))).clip(0, 1).astype(np.float32) * brain
+    return SliceSet(
+        images=images,
+        brain_masks=np.repeat(brain[None], n, axis=0),
+        labels=np.full(n, labels, np.int8),
+        case_ids=tuple(f"v{i // 8}" for i in range(n)),
+        slice_indices=np.arange(n, dtype=np.int32) % 8,
+        modalities=("t2",),
+    )

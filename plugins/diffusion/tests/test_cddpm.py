@@ -14,7 +14,7 @@ from wsad_diffusion.networks import build_unet
 from wsad_core import Label, SliceSet
 from wsad_core.bench.presets import _CPU_OPTIONS
 from wsad_core.reconstruction import HealthySlices
-from wsad_core.testing import InterruptAt
+from wsad_core.testing import InterruptAt, toy_volumes
 
 TINY = {
     "image_size": 32,
@@ -41,19 +41,7 @@ TINY = {
 
 
 def _slices(n: int = 16, size: int = 32, seed: int = 0, labels: int = Label.HEALTHY) -> SliceSet:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    brain = ((yy - 0.5) / 0.42) ** 2 + ((xx - 0.5) / 0.36) ** 2 <= 1
-    pattern = 0.45 + 0.1 * np.sin(9 * xx) * np.cos(5 * yy)
-    images = (pattern + rng.normal(0, 0.05, (n, 1, size, size))).clip(0, 1).astype(np.float32) * brain
-    return SliceSet(
-        images=images,
-        brain_masks=np.repeat(brain[None], n, axis=0),
-        labels=np.full(n, labels, np.int8),
-        case_ids=tuple(f"v{i // 8}" for i in range(n)),
-        slice_indices=np.arange(n, dtype=np.int32) % 8,
-        modalities=("t2",),
-    )
+    return toy_volumes(n, size=size, seed=seed, labels=labels, texture=0.1)
 
 
 def _randomise(module: torch.nn.Module, seed: int = 0) -> None:

@@ -14,8 +14,8 @@ from wsad_diffusion.networks import build_scheduler, build_unet
 from wsad_diffusion.noise import simplex_field, simplex_noise
 from wsad_diffusion.segmenter import DDPMSegmenter, MDDPMSegmenter, PDDPMSegmenter
 
-from wsad_core import Label, SliceSet
-from wsad_core.testing import InterruptAt
+from wsad_core import Label
+from wsad_core.testing import InterruptAt, toy_volumes
 
 TINY = {
     "image_size": 32, "channels": (16, 32), "num_res_blocks": 1, "num_head_channels": 16, "norm_groups": 8,
@@ -109,25 +109,10 @@ def test_the_patched_loss_counts_only_the_noised_box(wsad_context_factory) -> No
     assert float(plain.loss(_ConstantModel(), full)) == pytest.approx(float((0.25 - clean).abs().mean()), rel=1e-6)
 
 
-def _slices(n: int = 16, size: int = 32, seed: int = 0, labels: int = Label.HEALTHY) -> SliceSet:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    brain = ((yy - 0.5) / 0.42) ** 2 + ((xx - 0.5) / 0.36) ** 2 <= 1
-    images = (0.45 + rng.normal(0, 0.05, (n, 1, size, size))).clip(0, 1).astype(np.float32) * brain
-    return SliceSet(
-        images=images,
-        brain_masks=np.repeat(brain[None], n, axis=0),
-        labels=np.full(n, labels, np.int8),
-        case_ids=tuple(f"v{i // 8}" for i in range(n)),
-        slice_indices=np.arange(n, dtype=np.int32) % 8,
-        modalities=("t2",),
-    )
-
-
 def test_training_lowers_the_loss_and_an_epoch_is_one_slice_per_volume(wsad_context_factory) -> None:
     segmenter = MDDPMSegmenter(MDDPMOptions(**(TINY | {"epochs": 30, "epoch_sampling": "slice-per-volume"}),
                                             patch_size=16), wsad_context_factory())  # fmt: skip
-    segmenter.fit(_slices(32))
+    segmenter.fit(toy_volumes(32))
     history = segmenter.history
     assert history is not None
     assert history.completed == 30
@@ -137,7 +122,7 @@ def test_training_lowers_the_loss_and_an_epoch_is_one_slice_per_volume(wsad_cont
 
 def test_an_interrupted_training_resumes_to_the_same_maps(wsad_context_factory) -> None:
     options = DDPMOptions(**(TINY | {"epochs": 4}))
-    train, test = _slices(16), _slices(8, seed=1, labels=Label.UNKNOWN)
+    train, test = toy_volumes(16), toy_volumes(8, seed=1, labels=Label.UNKNOWN)
     straight = DDPMSegmenter(options, wsad_context_factory(name="straight"))
     straight.fit(train)
     with pytest.raises(KeyboardInterrupt):
@@ -151,8 +136,8 @@ def test_an_interrupted_training_resumes_to_the_same_maps(wsad_context_factory) 
 
 def test_a_slices_map_does_not_depend_on_its_batch(wsad_context_factory) -> None:
     segmenter = PDDPMSegmenter(PDDPMOptions(**TINY, patch_size=16), wsad_context_factory())
-    segmenter.fit(_slices(16))
-    test = _slices(16, seed=2, labels=Label.UNKNOWN)
+    segmenter.fit(toy_volumes(16))
+    test = toy_volumes(16, seed=2, labels=Label.UNKNOWN)
     whole = segmenter.predict(test).scores
     first_volume = segmenter.predict(test.select(np.arange(8))).scores
     np.testing.assert_array_equal(first_volume, whole[:8])
