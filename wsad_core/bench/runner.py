@@ -219,6 +219,11 @@ def check_folds(config: BenchConfig, folds: Collection[int]) -> None:
         )
 
 
+def of_folds(jobs: list[Job], folds: Collection[int] | None) -> list[Job]:
+    """The jobs of ``folds`` (all jobs when ``None``); a fold-less dataset's jobs belong to no fold selection."""
+    return jobs if folds is None else [job for job in jobs if job.fold is not None and job.fold in folds]
+
+
 def _run_in(
     bench: RunDirectory, config: BenchConfig, host: PluginHost, started: float, folds: Collection[int] | None = None
 ) -> BenchOutcome:
@@ -229,8 +234,7 @@ def _run_in(
     atomic_write_text(directory / "env.json", json.dumps(environment, indent=1, default=str))
     bench.mark("running")
     jobs = plan_jobs(config, directory)
-    if folds is not None:  # a fold-less dataset's jobs are not part of a fold selection
-        jobs = [job for job in jobs if job.fold is not None and job.fold in folds]
+    jobs = of_folds(jobs, folds)
     # Jobs of rows (``--only``) or folds (``--folds``) this invocation does not run keep their records:
     # jobs.json is how the report and export_results find them.
     others = {k: v for k, v in _read_records(directory).items() if k not in {job.job_id for job in jobs}}

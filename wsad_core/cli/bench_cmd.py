@@ -167,16 +167,13 @@ def bench(state: CliState, config_file: Path | None, **kw: Any) -> None:
     from wsad_core.bench import load_bench_config, preset, run_bench
     from wsad_core.bench.jobs import plan_jobs
     from wsad_core.bench.presets import scaled, selected
-    from wsad_core.bench.runner import check_folds
+    from wsad_core.bench.runner import check_folds, of_folds
 
     if (config_file is None) == (kw["preset"] is None):
         raise ConfigError("give either a CONFIG file or --preset NAME", hint="e.g. wsad bench --preset rasalore-table1")
     overrides: dict[str, Any] = {}
     if kw["seeds"]:
-        try:
-            overrides["seeds"] = [int(s) for s in kw["seeds"].split(",") if s.strip()]
-        except ValueError:
-            raise ConfigError(f"--seeds {kw['seeds']!r} is not a comma-separated list of integers") from None
+        overrides["seeds"] = _integers("--seeds", kw["seeds"], "integers")
     if config_file is not None:
         config = scaled(load_bench_config(config_file, overrides), kw["scale"] or "paper")
     else:
@@ -203,9 +200,7 @@ def bench(state: CliState, config_file: Path | None, **kw: Any) -> None:
             raise ConfigError(f"--{flag} needs --out DIR naming the benchmark to continue")
     if kw["dry_run"]:
         _check_sources(config)
-        for job in plan_jobs(config, out):
-            if folds is not None and job.fold not in folds:
-                continue
+        for job in of_folds(plan_jobs(config, out), folds):
             click.echo(f"{job.job_id}\t{'reference only' if job.config is None else job.config.pipeline.label()}")
         return
     outcome = run_bench(config, state.host, out_dir=out, resume=kw["resume"], update=kw["update"], folds=folds)
@@ -229,14 +224,21 @@ def _check_sources(config: Any) -> None:
             )
 
 
+def _integers(option: str, text: str, what: str) -> list[int]:
+    """The integers of a comma-separated option value, e.g. ``--seeds 0,1,2``."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"{option} {text!r} is not a comma-separated list of {what}", hint=f"e.g. {option} 1,2"
+        ) from None
+
+
 def _parse_folds(text: str | None) -> set[int] | None:
     """The fold numbers of ``--folds F,F,...`` (``None`` when not given)."""
     if text is None:
         return None
-    try:
-        folds = {int(part) for part in text.split(",") if part.strip()}
-    except ValueError:
-        raise ConfigError(f"--folds {text!r} is not a comma-separated list of fold numbers, e.g. 1,2") from None
+    folds = set(_integers("--folds", text, "fold numbers"))
     if not folds:
         raise ConfigError("--folds was given no fold number", hint="e.g. --folds 1,2")
     return folds
