@@ -57,6 +57,31 @@ VARIANTS: dict[str, dict[str, object]] = {
         ],
         "what": "adamw-cosine, L_PA and L_Struct off",
     },
+    "adamw-no-rasa": {
+        "segmenter": "rasalore",
+        "options": [
+            *SMALL,
+            "-o",
+            "segmenter.recipe=adamw-cosine",
+            "-o",
+            "segmenter.rasa=false",
+            "-o",
+            "segmenter.point_weight=0",
+            "-o",
+            "segmenter.structure_weight=0",
+        ],
+        "what": "adamw-cosine without RASA (ξ = LoRE; L_PA and L_Struct off with it: compare adamw-no-point-struct)",
+    },
+    "adamw-no-lore": {
+        "segmenter": "rasalore",
+        "options": [*SMALL, "-o", "segmenter.recipe=adamw-cosine", "-o", "segmenter.lore_variant=learned"],
+        "what": "adamw-cosine, learned queries (N(0, 1), trained) instead of the fixed LoRE",
+    },
+    "adamw-smooth-lore": {
+        "segmenter": "rasalore",
+        "options": [*SMALL, "-o", "segmenter.recipe=adamw-cosine", "-o", "segmenter.lore_variant=smooth"],
+        "what": "adamw-cosine, LoRE with SAM's Fourier scale (std 1: neighbouring points get similar codes)",
+    },
     "adamw-no-fp-bg": {
         "segmenter": "rasalore",
         "options": [*SMALL, "-o", "segmenter.recipe=adamw-cosine", "-o", "segmenter.alpha=0", "-o", "segmenter.beta=0"],

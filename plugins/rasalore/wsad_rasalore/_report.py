@@ -69,6 +69,7 @@ _SETTINGS = (
     "min_pseudo_mask_pixels",
     "augment",
     "lore_variant",
+    "rasa",
     "first_block_norm",
     "mask_outside_brain",  # the official maps are zero only outside the crop box (§10)
 )

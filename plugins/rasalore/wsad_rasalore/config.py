@@ -126,10 +126,17 @@ class RasaloreOptions(BaseModel):
         description="Seed of the location-based random embeddings (official code: unseeded). Default: derived "
         "from the run seed. Report the mean over several LoRE seeds (paper Table 1 = mean of 5).",
     )
-    lore_variant: Literal["official", "smooth"] = Field(
+    lore_variant: Literal["official", "smooth", "learned"] = Field(
         "official",
         description="'official': Fourier matrix floor(d/2 * N(0,1)) (std 128 at d=256) as in the code; 'smooth': "
-        "N(0,1) as in SAM (an ablation, not the published setting).",
+        "N(0,1) as in SAM; 'learned': no location code at all, a (k, d) table drawn N(0,1) and trained with the "
+        "network like DETR's object queries ('smooth' and 'learned' are ablations, not the published setting).",
+    )
+    rasa: bool = Field(
+        True,
+        description="Region-aware spatial attention (published: on). false is an ablation: the LoRE reaches the "
+        "mask decoder as the point embeddings ξ without attending to the refiner's region features, so L_PA and "
+        "L_Struct have nothing to train and must be 0 (point_weight=0, structure_weight=0).",
     )
 
     # --- data and augmentation (§6) ------------------------------------------------------
@@ -301,6 +308,13 @@ class RasaloreOptions(BaseModel):
             )
         if geometry.embed_dim % geometry.heads:
             raise ValueError(f"embed_dim {geometry.embed_dim} must be divisible by heads {geometry.heads}")
+        if not self.rasa and (self.point_weight or self.structure_weight):
+            raise ValueError(
+                "rasa=false leaves the point activations and ξ without image input: set point_weight=0 and "
+                "structure_weight=0 too"
+            )
+        if self.multimodal and (self.lore_variant == "learned" or not self.rasa):
+            raise ValueError("the lore_variant=learned and rasa=false ablations are single-modality only")
         if self.multimodal:
             if len(set(self.multimodal)) != len(self.multimodal):
                 raise ValueError(f"multimodal lists a modality twice: {self.multimodal}")

@@ -41,15 +41,17 @@ def candidate_points(num_points: int) -> np.ndarray:
 
 
 def lore_embedding(
-    num_points: int, embed_dim: int, seed: int, variant: Literal["official", "smooth"] = "official"
+    num_points: int, embed_dim: int, seed: int, variant: Literal["official", "smooth", "learned"] = "official"
 ) -> torch.Tensor:
-    """The fixed (k, d) float32 LoRE table for ``seed``.
+    """The (k, d) float32 LoRE table for ``seed``.
 
     Args:
         num_points: k, a square number.
         embed_dim: d, even.
         seed: seed of the generator drawing the Fourier matrix and the shared offset.
-        variant: ``"official"`` (``floor(d/2 · z)``) or ``"smooth"`` (``z``, SAM's scale).
+        variant: ``"official"`` (``floor(d/2 · z)``), ``"smooth"`` (``z``, SAM's scale) or ``"learned"``
+            (the no-LoRE ablation: i.i.d. N(0, 1) entries without any location code, the initial value of
+            a table the network trains).
 
     Raises:
         ValueError: ``embed_dim`` is odd or ``num_points`` not square.
@@ -57,6 +59,9 @@ def lore_embedding(
     if embed_dim % 2:
         raise ValueError(f"embed_dim must be even, got {embed_dim}")
     generator = torch.Generator().manual_seed(int(seed) & ((1 << 63) - 1))
+    if variant == "learned":
+        candidate_points(num_points)  # the same check of k as the location codes
+        return torch.randn((num_points, embed_dim), generator=generator)
     gaussian = torch.randn((2, embed_dim // 2), generator=generator)
     # The code writes `torch.randn(2, 128) * embed_dim // 2`, i.e. floor(128 z) at d = 256.
     matrix = torch.floor(gaussian * embed_dim / 2) if variant == "official" else gaussian

@@ -102,7 +102,9 @@ class RasaloreSegmenter:
         return facts
 
     def _lore_facts(self, net: RasaloreNet) -> dict[str, dict[str, Any]]:
-        return {m: {"seed": self.lore_seeds[m], "sha256": lore_sha256(net.lore(m))} for m in net.modalities}
+        # The table as drawn from its seed: the network's own copy equals it unless the no-LoRE
+        # ablation trained it, and load() checks the regenerated draw before loading the weights.
+        return {m: {"seed": self.lore_seeds[m], "sha256": lore_sha256(self._lore_table(m))} for m in net.modalities}
 
     # --- model ------------------------------------------------------------------------
     def _lore_seed(self, modality: str) -> int:
@@ -123,11 +125,12 @@ class RasaloreSegmenter:
         # A private CPU stream: the initialisation depends on the seed only, not on what ran before.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(self.context.seed, _INIT_STREAM, len(modalities)))
-            net = RasaloreNet(self.geometry, lore)
+            net = RasaloreNet(self.geometry, lore, trainable_lore=self.options.lore_variant == "learned")
         net.configure(
             reference=self.options.implementation == "reference", checkpointing=self.options.activation_checkpointing
         )
         net.encoder.e1.use_norm = self.options.first_block_norm
+        net.use_rasa = self.options.rasa
         return net.to(self.context.torch_device())
 
     # --- training ---------------------------------------------------------------------

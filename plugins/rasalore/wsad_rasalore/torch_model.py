@@ -275,9 +275,15 @@ class RasaloreNet(nn.Module):
         geometry: input side, k, d and heads.
         lore: the fixed LoRE (k, d) of each modality, e.g. ``{"flair": tensor}``; stored as
             buffers (saved with the weights, never trained).
+        trainable_lore: hold the tables as parameters the optimiser trains (the no-LoRE
+            ablation, with ``lore`` drawn i.i.d. N(0, 1)); not the published model.
+
+    ``use_rasa = False`` (set after construction, an ablation) feeds the LoRE to the mask
+    decoder as ξ without RASA's attention to the refiner's features; the point activations
+    are then the FFN of the LoRE alone, which no loss should train.
     """
 
-    def __init__(self, geometry: Geometry, lore: dict[str, torch.Tensor]) -> None:
+    def __init__(self, geometry: Geometry, lore: dict[str, torch.Tensor], trainable_lore: bool = False) -> None:
         super().__init__()
         if not lore:
             raise ValueError("RasaloreNet needs the LoRE of at least one modality")
@@ -293,10 +299,14 @@ class RasaloreNet(nn.Module):
                 raise ValueError(
                     f"LoRE of {modality!r} has shape {tuple(table.shape)}, expected {(geometry.num_points, d)}"
                 )
-            self.register_buffer(f"lore_{modality}", table.detach().clone().float())
+            if trainable_lore:
+                self.register_parameter(f"lore_{modality}", nn.Parameter(table.detach().clone().float()))
+            else:
+                self.register_buffer(f"lore_{modality}", table.detach().clone().float())
         _init_convolutions(self)
         self.reference = False
         self.checkpointing = False
+        self.use_rasa = True
 
     def configure(self, *, reference: bool | None = None, checkpointing: bool | None = None) -> RasaloreNet:
         """Choose the implementation; neither choice changes the parameters or the function.
@@ -329,7 +339,10 @@ class RasaloreNet(nn.Module):
         modality = modality or self.modalities[0]
         s1, s4 = self._encode(images)
         rasa, lore = self.rasa[modality], self.lore(modality)
-        activations, embeddings = self._segment(lambda s: rasa(self.refiner(s), lore), s1, stateful=self.refiner)
+        if self.use_rasa:
+            activations, embeddings = self._segment(lambda s: rasa(self.refiner(s), lore), s1, stateful=self.refiner)
+        else:
+            activations, embeddings = self._without_rasa(rasa, lore, images.shape[0])
         if not self._checkpointed():
             return NetOutput(self.decoder(s4, embeddings), activations, embeddings)
         grid = self._segment(self.decoder.candidates, s4, embeddings)
@@ -337,8 +350,18 @@ class RasaloreNet(nn.Module):
 
     def embeddings(self, images: torch.Tensor, modality: str) -> torch.Tensor:
         """ξ alone (the encoder's ``s4`` and the decoder are skipped where possible)."""
+        if not self.use_rasa:
+            return self._without_rasa(self.rasa[modality], self.lore(modality), images.shape[0])[1]
         s1, _ = self._encode(images)
         return self.rasa[modality](self.refiner(s1), self.lore(modality))[1]
+
+    @staticmethod
+    def _without_rasa(
+        rasa: RegionAwareSpatialAttention, lore: torch.Tensor, batch: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The no-RASA ablation's (activations, ξ): the LoRE itself, the same for every image."""
+        embeddings = lore.unsqueeze(0).expand(batch, -1, -1)
+        return rasa.ffn(embeddings).squeeze(-1), embeddings
 
     def _encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.reference:
