@@ -29,6 +29,7 @@ import torch.nn.functional as F
 import yaml
 from wsad_rasalore._data import prepare_training, to_batch
 from wsad_rasalore.config import RasaloreOptions
+from wsad_rasalore.segmenter import build_network
 from wsad_rasalore.torch_model import RasaloreNet
 
 from wsad_core import PluginHost
@@ -48,9 +49,8 @@ def _network(run: Path, options: RasaloreOptions) -> RasaloreNet:
     path = glob.glob(str(run / "stages/segmenter/work/rasalore-*/bridge/last.pt"))[0]
     state = torch.load(path, weights_only=True)["model"]
     lore = {key.removeprefix("lore_"): value for key, value in state.items() if key.startswith("lore_")}
-    net = RasaloreNet(options.geometry(), lore)
+    net = build_network(options, lore)
     net.load_state_dict(state)
-    net.encoder.e1.use_norm = options.first_block_norm
     return net.eval()
 
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from wsad_core.training import TrainingHistory
     from wsad_rasalore._data import Prepared
 
-__all__ = ["RasaloreSegmenter"]
+__all__ = ["RasaloreSegmenter", "build_network"]
 
 _FORMAT = "wsad-rasalore/1"
 # The validation slices a learning curve predicts, with their pseudo-masks when the pipeline has them.
@@ -125,12 +125,7 @@ class RasaloreSegmenter:
         # A private CPU stream: the initialisation depends on the seed only, not on what ran before.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(self.context.seed, _INIT_STREAM, len(modalities)))
-            net = RasaloreNet(self.geometry, lore, trainable_lore=self.options.lore_variant == "learned")
-        net.configure(
-            reference=self.options.implementation == "reference", checkpointing=self.options.activation_checkpointing
-        )
-        net.encoder.e1.use_norm = self.options.first_block_norm
-        net.use_rasa = self.options.rasa
+            net = build_network(self.options, lore)
         return net.to(self.context.torch_device())
 
     # --- training ---------------------------------------------------------------------
@@ -378,6 +373,20 @@ class RasaloreSegmenter:
         load_weights(path, net, map_location=context.torch_device())
         segmenter.net, segmenter._facts = net, dict(meta.get("facts") or {})
         return segmenter
+
+
+def build_network(options: RasaloreOptions, lore: dict[str, torch.Tensor]) -> RasaloreNet:
+    """The network ``options`` describe, on CPU, with its implementation and ablation switches set.
+
+    Args:
+        options: the segmenter's options (geometry, implementation, ablations).
+        lore: the LoRE table of each modality (``lore_variant=learned``: the initial table).
+    """
+    net = RasaloreNet(options.geometry(), lore, trainable_lore=options.lore_variant == "learned")
+    net.configure(reference=options.implementation == "reference", checkpointing=options.activation_checkpointing)
+    net.encoder.e1.use_norm = options.first_block_norm
+    net.use_rasa = options.rasa
+    return net
 
 
 def _check_gt_val(options: RasaloreOptions, context: BuildContext, validation: SliceSet | None) -> None:
