@@ -9,7 +9,12 @@ patients' slices with more than 300 lesion pixels, in the network's crop frame a
   (1.0 = the map follows the image; a memorised location prior would not flip), and Dice against
   ground truth with flipped inputs;
 * calibration of the stored test maps (native frame): the share of lesion pixels with p < 1e-6 and
-  with p > 0.5, and the share of healthy brain pixels above 0.5.
+  with p > 0.5, and the share of healthy brain pixels above 0.5;
+* whether the maps are dominated by the LoRE grid: each probability map (output frame, side n·P with
+  P = output side / sqrt(k), the spacing of the candidate points) is folded into its n² tiles of P × P
+  pixels; the variance of the mean tile over the map's variance is the share of the map that repeats
+  with the grid's period (1 = a pure grid pattern; a map without grid structure gives about 1/n² plus
+  what its content happens to share). The same number for the ground-truth masks is the baseline.
 
 Usage::
 
@@ -54,6 +59,18 @@ def _network(run: Path, options: RasaloreOptions) -> RasaloreNet:
     return net.eval()
 
 
+def grid_periodic_share(maps: np.ndarray, period: int) -> float:
+    """Mean over maps (N, H, W) of var(mean P × P tile) / var(map); maps without variance are skipped."""
+    n, height, width = maps.shape
+    tiles = maps[:, : height - height % period, : width - width % period].reshape(
+        n, height // period, period, width // period, period
+    )
+    pattern = tiles.mean(axis=(1, 3))  # (N, P, P): the component that repeats with the grid's period
+    total = maps.reshape(n, -1).var(axis=1)
+    kept = total > 0
+    return float(np.mean(pattern.reshape(n, -1).var(axis=1)[kept] / total[kept])) if kept.any() else float("nan")
+
+
 def _split_checks(net: RasaloreNet, split, options: RasaloreOptions) -> dict[str, float]:  # type: ignore[no-untyped-def]
     slices, truth = split.slices, split.reference.masks
     geometry = options.geometry()
@@ -64,11 +81,16 @@ def _split_checks(net: RasaloreNet, split, options: RasaloreOptions) -> dict[str
     prepared = prepare_training(slices, positions, [0], masks_np, None, geometry, options)
     batch = to_batch(prepared, torch.arange(len(positions)), geometry.grid_side)
     with torch.no_grad():
-        plain = torch.sigmoid(net(batch.images).logits)[:, 0].numpy() > 0.5
+        probabilities = torch.sigmoid(net(batch.images).logits)[:, 0].numpy()
+        plain = probabilities > 0.5
         hflip = torch.sigmoid(net(batch.images.flip(-1)).logits)[:, 0].flip(-1).numpy() > 0.5
         vflip = torch.sigmoid(net(batch.images.flip(-2)).logits)[:, 0].flip(-2).numpy() > 0.5
     target = batch.ddpt.numpy() > 0.5
+    period = probabilities.shape[-1] // geometry.grid_side
     return {
+        "grid_period_px": period,
+        "grid_periodic_share": grid_periodic_share(probabilities, period),
+        "grid_periodic_share_truth": grid_periodic_share(target.astype(np.float32), period),
         "slices": len(positions),
         "dice_vs_truth": _dice(plain, target),
         "dice_vs_truth_hflip_input": _dice(hflip, target),
