@@ -236,9 +236,13 @@ def plot(out: Path) -> None:
         epochs = [int(r["epoch"]) + 1 for r in rows]
         truth = [float(r["dice_ground_truth"]) for r in rows]
         pseudo = [float(r.get("dice_generator_masks", math.nan)) for r in rows]
-        colour = f"C{index}"
-        left.plot(epochs, truth, color=colour, marker="o", ms=2.5, label=variant)
-        right.plot(epochs, pseudo, color=colour, marker="o", ms=2.5, label=variant)
+        # tab10 has ten colours: later variants are dashed, and the U-Net reference is black, so no two
+        # lines look alike.
+        style = {"color": f"C{index % 10}", "ls": "-" if index < 10 else "--", "lw": 1.2}
+        if VARIANTS[variant]["segmenter"] == "unet":
+            style = {"color": "black", "ls": "-", "lw": 1.8}
+        left.plot(epochs, truth, marker="o", ms=2.5, label=variant, **style)
+        right.plot(epochs, pseudo, marker="o", ms=2.5, label=variant, **style)
         summary = json.loads((out / variant / "summary.json").read_text())
         fixed, val, oracle = (_headline(summary, "test", r) for r in ("fixed:0.5", "val-best", "oracle"))
         train_masks = _headline(summary, "pseudo-masks/train", "fixed:0.5")
