@@ -257,10 +257,10 @@ def plot(out: Path) -> None:
         )
     for axis, title in (
         (left, "validation Dice vs ground truth (report only)"),
-        (right, "validation Dice vs zscore pseudo-masks"),
+        (right, "validation Dice vs the pseudo-masks (the training target)"),
     ):
         if math.isfinite(train_masks):
-            axis.axhline(train_masks, color="grey", ls="--", lw=1, label="zscore train masks vs truth")
+            axis.axhline(train_masks, color="grey", ls="--", lw=1, label="training pseudo-masks vs truth")
         axis.set(xlabel="epoch", title=title, ylim=(0, 1))
         axis.grid(alpha=0.3)
     left.set_ylabel("per-slice Dice at 0.5 (validation patients)")
