@@ -32,106 +32,76 @@ from wsad_core.pipeline.curves import read_learning_curve
 
 # Every variant but paper-size-sgd trains at cpu-small (64² input, k = 256, d = 64, widths / 2) on the zscore masks.
 SMALL = ["-o", "segmenter.preset=cpu-small"]
+
+
+def _adamw(*settings: str) -> list[str]:
+    """``cpu-small`` with the ``adamw-cosine`` recipe and further segmenter ``option=value`` settings."""
+    return [
+        *SMALL,
+        *(part for setting in ("recipe=adamw-cosine", *settings) for part in ("-o", f"segmenter.{setting}")),
+    ]
+
+
 VARIANTS: dict[str, dict[str, object]] = {
     "paper-sgd": {"segmenter": "rasalore", "options": SMALL, "what": "published recipe (SGD 0.01, step decay)"},
     "adamw-cosine": {
         "segmenter": "rasalore",
-        "options": [*SMALL, "-o", "segmenter.recipe=adamw-cosine"],
+        "options": _adamw(),
         "what": "AdamW 1e-3, warm-up, cosine (not the paper's)",
     },
     "adamw-no-augment": {
         "segmenter": "rasalore",
-        "options": [*SMALL, "-o", "segmenter.recipe=adamw-cosine", "-o", "segmenter.augment=false"],
+        "options": _adamw("augment=false"),
         "what": "adamw-cosine without augmentation",
     },
     "adamw-no-point-struct": {
         "segmenter": "rasalore",
-        "options": [
-            *SMALL,
-            "-o",
-            "segmenter.recipe=adamw-cosine",
-            "-o",
-            "segmenter.point_weight=0",
-            "-o",
-            "segmenter.structure_weight=0",
-        ],
+        "options": _adamw("point_weight=0", "structure_weight=0"),
         "what": "adamw-cosine, L_PA and L_Struct off",
     },
     "adamw-no-rasa": {
         "segmenter": "rasalore",
-        "options": [
-            *SMALL,
-            "-o",
-            "segmenter.recipe=adamw-cosine",
-            "-o",
-            "segmenter.rasa=false",
-            "-o",
-            "segmenter.point_weight=0",
-            "-o",
-            "segmenter.structure_weight=0",
-        ],
+        "options": _adamw("rasa=false", "point_weight=0", "structure_weight=0"),
         "what": "adamw-cosine without RASA (ξ = LoRE; L_PA and L_Struct off with it: compare adamw-no-point-struct)",
     },
     "adamw-no-lore": {
         "segmenter": "rasalore",
-        "options": [*SMALL, "-o", "segmenter.recipe=adamw-cosine", "-o", "segmenter.lore_variant=learned"],
+        "options": _adamw("lore_variant=learned"),
         "what": "adamw-cosine, learned queries (N(0, 1), trained) instead of the fixed LoRE",
     },
     "adamw-smooth-lore": {
         "segmenter": "rasalore",
-        "options": [*SMALL, "-o", "segmenter.recipe=adamw-cosine", "-o", "segmenter.lore_variant=smooth"],
+        "options": _adamw("lore_variant=smooth"),
         "what": "adamw-cosine, LoRE with SAM's Fourier scale (std 1: neighbouring points get similar codes)",
     },
     "adamw-no-fp-bg": {
         "segmenter": "rasalore",
-        "options": [*SMALL, "-o", "segmenter.recipe=adamw-cosine", "-o", "segmenter.alpha=0", "-o", "segmenter.beta=0"],
+        "options": _adamw("alpha=0", "beta=0"),
         "what": "adamw-cosine, α = β = 0 (false-positive and background terms off)",
     },
     "adamw-dice": {
         "segmenter": "rasalore",
-        "options": [*SMALL, "-o", "segmenter.recipe=adamw-cosine", "-o", "segmenter.overlap=dice"],
+        "options": _adamw("overlap=dice"),
         "what": "adamw-cosine, paper's EL-Dice instead of the code's Tversky",
     },
     "adamw-no-gamma": {
         "segmenter": "rasalore",
-        "options": [*SMALL, "-o", "segmenter.recipe=adamw-cosine", "-o", "segmenter.gamma=1"],
+        "options": _adamw("gamma=1"),
         "what": "adamw-cosine, gamma 1 instead of 2",
     },
     "adamw-unweighted": {
         "segmenter": "rasalore",
-        "options": [
-            *SMALL,
-            "-o",
-            "segmenter.recipe=adamw-cosine",
-            "-o",
-            "segmenter.sigma_mask=10000",
-            "-o",
-            "segmenter.sigma_background=10000",
-        ],
+        "options": _adamw("sigma_mask=10000", "sigma_background=10000"),
         "what": "adamw-cosine, Gaussian weight maps flat (σ = 10⁴: plain Tversky/Dice on the pseudo-masks)",
     },
     "adamw-plain-dice": {
         "segmenter": "rasalore",
-        "options": [
-            *SMALL,
-            "-o",
-            "segmenter.recipe=adamw-cosine",
-            "-o",
-            "segmenter.overlap=dice",
-            "-o",
-            "segmenter.sigma_mask=10000",
-            "-o",
-            "segmenter.sigma_background=10000",
-            "-o",
-            "segmenter.alpha=0",
-            "-o",
-            "segmenter.beta=0",
-        ],
+        "options": _adamw("overlap=dice", "sigma_mask=10000", "sigma_background=10000", "alpha=0", "beta=0"),
         "what": "adamw-cosine, L_Dec reduced to EL-Dice against the plain pseudo-masks (flat weights, α = β = 0)",
     },
     "adamw-no-first-norm": {
         "segmenter": "rasalore",
-        "options": [*SMALL, "-o", "segmenter.recipe=adamw-cosine", "-o", "segmenter.first_block_norm=false"],
+        "options": _adamw("first_block_norm=false"),
         "what": "adamw-cosine, no channel LayerNorm in encoder block e1 (absolute intensity kept)",
     },
     # The paper configuration: ~29 s per training step of batch 16 on 2 cores (benchmarks/results/rasalore_paper.json),
