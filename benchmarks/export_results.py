@@ -43,6 +43,7 @@ def export(sources: list[Path], target: Path, config_file: Path | None = None) -
             raise SystemExit(f"{source} is not a benchmark directory (no bench.yaml)")
     if config_file is None and len(sources) != 1:
         raise SystemExit("several sources need --config (the benchmark whose table DEST holds)")
+    _refuse_run_folder(target)
     with tempfile.TemporaryDirectory() as scratch:
         readable = []
         for i, source in enumerate(sources):
@@ -75,6 +76,19 @@ def export(sources: list[Path], target: Path, config_file: Path | None = None) -
         print(f"{len(missing)} job(s) in no source (not in the table): {', '.join(missing)}")
     _render_again(target)
     return copied
+
+
+def _refuse_run_folder(target: Path) -> None:
+    """Stop before DEST is replaced when it is a benchmark's own run folder (maps, stage caches, models).
+
+    An export never holds ``run.json`` or ``stages/``; a run folder named as DEST (the second
+    argument, easily taken for one more source) would otherwise be deleted.
+    """
+    if (target / "run.json").exists() or (target / "stages").is_dir():
+        raise SystemExit(
+            f"{target} is a benchmark run folder (wsad bench --out), not an export: refusing to replace it. "
+            "DEST is the second argument: export_results.py SOURCE DEST [MORE SOURCES ...]"
+        )
 
 
 def _take(

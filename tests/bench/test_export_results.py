@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 import yaml
 
 from wsad_core.bench import run_bench
@@ -68,3 +69,15 @@ def test_rows_run_in_parts_join_one_table_and_changed_ones_are_not_taken(phantom
     table = (committed / "summary.md").read_text()
     row_c = next(line for line in table.splitlines() if line.startswith("| zscore 3.5 |"))
     assert row_c.endswith("| not run |"), "the changed row is in the configuration, without a result"
+
+
+def test_a_benchmark_run_folder_is_never_replaced_as_dest(phantom_dataset: Path, tmp_path: Path) -> None:
+    """DEST is the second argument: a run folder given there by mistake stays as it was."""
+    export = _exporter().export
+    first, second = tmp_path / "first", tmp_path / "second"
+    for out in (first, second):
+        run_bench(BenchConfig.model_validate(_config(phantom_dataset, [ROW_A])), PluginHost(), out_dir=out)
+    before = sorted(p.relative_to(second) for p in second.rglob("*"))
+    with pytest.raises(SystemExit, match="refusing to replace it"):
+        export([first], second)
+    assert sorted(p.relative_to(second) for p in second.rglob("*")) == before
